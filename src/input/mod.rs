@@ -1,0 +1,646 @@
+//! Reading the YAML/JSON files given to `mignet check` into Kubernetes objects that remember
+//! where they start, so findings can be reported as `path:line: error: ...`.
+//!
+//! Value conventions (identical for YAML and JSON):
+//! - integers that fit `i64`/`u64` stay integers; larger ones become the nearest `f64`
+//!   (what `serde_json` does for JSON); NaN and infinities are rejected;
+//! - YAML scalars follow YAML 1.1 as `kubectl` reads them (`0644` is octal, `yes` is true);
+//! - scalar mapping keys become strings with their source spelling (`1: x` has key `"1"`,
+//!   `~: x` has key `"~"`); sequence or mapping keys are an error;
+//! - duplicate mapping keys are an error, as in Kubernetes strict decoding.
+
+mod json;
+mod value;
+mod walk;
+mod yaml;
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use value::MAX_DEPTH;
+
+/// Largest input read, so a huge or endless file cannot exhaust memory.
+pub const MAX_INPUT_BYTES: usize = 128 * 1024 * 1024;
+
+/// Display name used for standard input.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// One Kubernetes object found in an input, with where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Display name of the input (a path, or `<stdin>`), shared by its documents.
+    pub source: Arc<str>,
+    /// 1-based line of the object's first key.
+    pub line: usize,
+    /// The object itself (always a JSON object).
+    pub value: Value,
+}
+
+/// How to parse an input, since a name does not always tell (stdin has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A YAML stream (`---`-separated documents).
+    Yaml,
+    /// One JSON value or several concatenated.
+    Json,
+    /// JSON if the content starts with `{` or `[` and parses as JSON, otherwise YAML.
+    Auto,
+}
+
+/// A place in an input, displayed compiler-style as `file:line:column`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// Display name of the input.
+    pub file: Arc<str>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why an input could not be turned into documents; each names the file (and line when known).
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The path is missing or unreadable.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input exceeds [`MAX_INPUT_BYTES`].
+    #[error("{}: input is larger than {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, limit: usize },
+    /// The input is not UTF-8 text.
+    #[error("{at}: invalid UTF-8 ({error})")]
+    Utf8 {
+        at: Position,
+        #[source]
+        error: std::str::Utf8Error,
+    },
+    /// YAML syntax error, duplicate key, or a refused resource limit (alias bomb, nesting).
+    #[error("{at}: invalid YAML: {message}")]
+    Yaml {
+        at: Position,
+        message: String,
+        #[source]
+        error: Box<serde_saphyr::Error>,
+    },
+    /// JSON syntax error, duplicate key, or excessive nesting.
+    #[error("{at}: invalid JSON: {message}")]
+    Json {
+        at: Position,
+        message: String,
+        #[source]
+        error: serde_json::Error,
+    },
+    /// The operating system refused the thread that parsing runs on.
+    #[error("{file}: cannot start the parser thread: {source}")]
+    ParserThread {
+        file: Arc<str>,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document is a scalar or sequence where a Kubernetes object must be.
+    #[error("{at}: document is {found}, expected a Kubernetes object (a mapping)")]
+    NotAnObject { at: Position, found: &'static str },
+    /// An element of a `List`'s `items` is not an object.
+    #[error("{at}: items[{index}] of {kind} is {found}, expected a Kubernetes object (a mapping)")]
+    ItemNotAnObject { at: Position, kind: String, index: usize, found: &'static str },
+}
+
+/// Reads a file, or a directory recursively (*.yaml, *.yml, *.json; sorted by path for
+/// deterministic output), or "-" = stdin.
+///
+/// Explicit files with other extensions are read with [`Format::Auto`]. Symlinks are
+/// followed; each real directory and file is read once, so symlink cycles end.
+pub fn read_path(path: &Path) -> Result<Vec<Document>, InputError> {
+    if path == Path::new("-") {
+        let bytes = read_limited(std::io::stdin().lock(), Path::new(STDIN_NAME), MAX_INPUT_BYTES)?;
+        return read_bytes(STDIN_NAME, &bytes, Format::Auto);
+    }
+    let io = |source| InputError::Io { path: path.to_owned(), source };
+    let files = if std::fs::metadata(path).map_err(io)?.is_dir() {
+        walk::manifest_files(path)?
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut docs = Vec::new();
+    for file in files {
+        docs.extend(read_file(&file)?);
+    }
+    Ok(docs)
+}
+
+fn read_file(path: &Path) -> Result<Vec<Document>, InputError> {
+    let io = |source| InputError::Io { path: path.to_owned(), source };
+    let bytes = read_limited(std::fs::File::open(path).map_err(io)?, path, MAX_INPUT_BYTES)?;
+    read_bytes(&path.display().to_string(), &bytes, format_for(path))
+}
+
+fn format_for(path: &Path) -> Format {
+    match walk::extension(path).as_deref() {
+        Some("json") => Format::Json,
+        Some("yaml" | "yml") => Format::Yaml,
+        _ => Format::Auto,
+    }
+}
+
+fn read_limited(reader: impl Read, path: &Path, limit: usize) -> Result<Vec<u8>, InputError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| InputError::Io { path: path.to_owned(), source })?;
+    if bytes.len() > limit {
+        return Err(InputError::TooLarge { path: path.to_owned(), limit });
+    }
+    Ok(bytes)
+}
+
+/// Parses bytes already read (the server-independent core of [`read_path`]); `source` is the
+/// display name.
+pub fn read_bytes(source: &str, bytes: &[u8], format: Format) -> Result<Vec<Document>, InputError> {
+    let file: Arc<str> = source.into();
+    let text = decode(&file, bytes)?;
+    let parsed = with_parser_stack(|| parse(&file, text, format))
+        .map_err(|source| InputError::ParserThread { file: file.clone(), source })??;
+    let mut docs = Vec::with_capacity(parsed.len());
+    for doc in parsed {
+        expand(&file, doc, &mut docs)?;
+    }
+    Ok(docs)
+}
+
+/// Stack for parsing: the deserializers recurse once per nesting level, and in unoptimized
+/// builds [`MAX_DEPTH`] levels need more than the 2 MiB of a test or Tokio worker thread.
+const PARSER_STACK_BYTES: usize = 64 * 1024 * 1024;
+
+/// Runs `f` on a thread with [`PARSER_STACK_BYTES`] of stack, so nesting up to the limit
+/// cannot overflow whatever thread the caller is on. Only address space is reserved; memory
+/// is committed as the stack is used.
+fn with_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    std::thread::scope(|scope| {
+        let builder = std::thread::Builder::new().name("mignet-parse".into()).stack_size(PARSER_STACK_BYTES);
+        let handle = builder.spawn_scoped(scope, f)?;
+        Ok(handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+fn parse(file: &str, text: &str, format: Format) -> Result<Vec<Parsed>, InputError> {
+    match format {
+        Format::Yaml => yaml::parse(file, text),
+        Format::Json => json::parse(file, text),
+        Format::Auto if looks_like_json(text) => {
+            json::parse(file, text).or_else(|json_err| yaml::parse(file, text).map_err(|_| json_err))
+        }
+        Format::Auto => yaml::parse(file, text),
+    }
+}
+
+/// Strips a UTF-8 byte-order mark and checks the encoding.
+fn decode<'a>(file: &Arc<str>, bytes: &'a [u8]) -> Result<&'a str, InputError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|error| {
+        let valid = bytes.get(..error.valid_up_to()).and_then(|v| std::str::from_utf8(v).ok()).unwrap_or("");
+        let line = 1 + valid.matches('\n').count();
+        let column = 1 + valid.rsplit('\n').next().map_or(0, |last| last.chars().count());
+        InputError::Utf8 {
+            at: Position { file: file.clone(), line: Some(line), column: Some(column) },
+            error,
+        }
+    })
+}
+
+fn looks_like_json(text: &str) -> bool {
+    text.trim_start().starts_with(['{', '['])
+}
+
+/// A parsed top-level document before `List` expansion.
+struct Parsed {
+    line: usize,
+    value: Value,
+    /// Lines of the elements of the root's `items` sequence, when the parser knows them.
+    item_lines: Vec<usize>,
+}
+
+/// Appends the document, or the items of a `List`, each with its own line.
+fn expand(file: &Arc<str>, doc: Parsed, out: &mut Vec<Document>) -> Result<(), InputError> {
+    let at = |line| Position { file: file.clone(), line: Some(line), column: None };
+    let mut object = match doc.value {
+        Value::Object(object) => object,
+        Value::Null => return Ok(()),
+        other => return Err(InputError::NotAnObject { at: at(doc.line), found: describe(&other) }),
+    };
+    let Some((kind, items)) = take_list_items(&mut object) else {
+        out.push(Document { source: file.clone(), line: doc.line, value: Value::Object(object) });
+        return Ok(());
+    };
+    for (index, item) in items.into_iter().enumerate() {
+        let line = doc.item_lines.get(index).copied().filter(|&l| l > 0).unwrap_or(doc.line);
+        if !item.is_object() {
+            let found = describe(&item);
+            return Err(InputError::ItemNotAnObject { at: at(line), kind, index, found });
+        }
+        out.push(Document { source: file.clone(), line, value: item });
+    }
+    Ok(())
+}
+
+/// The kind and items of an object that wraps others (`List`, `VirtualMachineList`, ...).
+fn take_list_items(object: &mut serde_json::Map<String, Value>) -> Option<(String, Vec<Value>)> {
+    let kind = object.get("kind")?.as_str()?.to_owned();
+    match object.get_mut("items")? {
+        Value::Array(items) if kind.ends_with("List") => Some((kind, std::mem::take(items))),
+        _ => None,
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn yaml(text: &str) -> Result<Vec<Document>, InputError> {
+        read_bytes("in.yaml", text.as_bytes(), Format::Yaml)
+    }
+
+    fn json(text: &str) -> Result<Vec<Document>, InputError> {
+        read_bytes("in.json", text.as_bytes(), Format::Json)
+    }
+
+    fn lines(docs: &[Document]) -> Vec<usize> {
+        docs.iter().map(|d| d.line).collect()
+    }
+
+    fn names(docs: &[Document]) -> Vec<&str> {
+        docs.iter().map(|d| d.value["metadata"]["name"].as_str().unwrap_or("?")).collect()
+    }
+
+    #[test]
+    fn yaml_documents_start_at_their_first_key_and_empty_ones_are_skipped() {
+        let text = "# leading comment\n---\n\nkind: A\nmetadata: {name: a}\n---\n---\nnull\n---\n~\n---\n# only a comment\n---\nkind: B\nmetadata:\n  name: b\n";
+        let docs = yaml(text).unwrap();
+        assert_eq!(lines(&docs), [4, 14]);
+        assert_eq!(names(&docs), ["a", "b"]);
+        assert!(docs.iter().all(|d| &*d.source == "in.yaml"));
+    }
+
+    #[test]
+    fn yaml_list_items_keep_their_own_lines() {
+        let text = "apiVersion: v1\nkind: List\nmetadata: {}\nitems:\n- kind: NetworkAttachmentDefinition\n  metadata:\n    name: one\n-\n  kind: NetworkAttachmentDefinition\n  metadata: {name: two}\n- {kind: X, metadata: {name: three}}\n---\nkind: VirtualMachineList\nitems:\n  - metadata: {name: four}\n";
+        let docs = yaml(text).unwrap();
+        assert_eq!(names(&docs), ["one", "two", "three", "four"]);
+        assert_eq!(lines(&docs), [5, 9, 11, 15]);
+    }
+
+    #[test]
+    fn json_list_items_keep_their_own_lines() {
+        let text = "{\n    \"apiVersion\": \"v1\",\n    \"kind\": \"List\",\n    \"metadata\": {\"note\": \"items: [ {\\\"\"},\n    \"items\": [\n        {\n            \"metadata\": {\"name\": \"one\"}\n        },\n        {\"metadata\": {\"name\": \"two\"}}\n    ]\n}\n";
+        let docs = json(text).unwrap();
+        assert_eq!(names(&docs), ["one", "two"]);
+        assert_eq!(lines(&docs), [7, 9]);
+    }
+
+    #[test]
+    fn json_item_lines_survive_escaped_keys_and_tricky_strings() {
+        let text = "{\"kind\": \"FooList\", \"x\": [\"]\", {\"}\": \"\\\\\"}],\n \"it\\u0065ms\": [\n\n{\"metadata\": {\"name\": \"a\"}}]}";
+        let docs = json(text).unwrap();
+        assert_eq!(names(&docs), ["a"]);
+        assert_eq!(lines(&docs), [4]);
+    }
+
+    #[test]
+    fn json_stream_of_concatenated_values_skips_nulls() {
+        let text = "{\"metadata\": {\"name\": \"a\"}}\n\nnull\n{\n  \"metadata\": {\"name\": \"b\"}\n}{\"metadata\":{\"name\":\"c\"}}";
+        let docs = json(text).unwrap();
+        assert_eq!(names(&docs), ["a", "b", "c"]);
+        assert_eq!(lines(&docs), [1, 5, 6]);
+    }
+
+    #[test]
+    fn empty_list_yields_nothing_and_list_without_items_array_is_a_document() {
+        assert!(yaml("kind: List\nitems: []\n").unwrap().is_empty());
+        let docs = yaml("kind: List\nitems: none\n").unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].value["items"], "none");
+    }
+
+    #[test]
+    fn bom_and_crlf_are_accepted() {
+        let docs = yaml(
+            "\u{feff}kind: A\r\nmetadata:\r\n  name: a\r\n---\r\n\r\nkind: B\r\nmetadata: {name: b}\r\n",
+        )
+        .unwrap();
+        assert_eq!(names(&docs), ["a", "b"]);
+        assert_eq!(lines(&docs), [1, 6]);
+        assert_eq!(docs[0].value["kind"], "A");
+        let docs =
+            json("\u{feff}{\r\n\"kind\": \"List\",\r\n\"items\": [\r\n{\"metadata\": {\"name\": \"c\"}}]}")
+                .unwrap();
+        assert_eq!(names(&docs), ["c"]);
+        assert_eq!(lines(&docs), [4]);
+    }
+
+    #[test]
+    fn alias_bomb_is_refused() {
+        let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (name, prev) in
+            ["b", "c", "d", "e", "f", "g", "h", "i"].iter().zip(["a", "b", "c", "d", "e", "f", "g", "h"])
+        {
+            let refs = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let err = yaml(&text).unwrap_err();
+        assert!(matches!(err, InputError::Yaml { .. }), "{err}");
+        assert!(err.to_string().starts_with("in.yaml:"), "{err}");
+        assert!(err.to_string().contains("alias bomb"), "{err}");
+    }
+
+    #[test]
+    fn large_text_multiplied_by_aliases_is_refused() {
+        let mut text = format!("a: &a \"{}\"\n", "x".repeat(1 << 20));
+        for (name, prev) in ["b", "c", "d", "e"].iter().zip(["a", "b", "c", "d"]) {
+            let refs = vec![format!("*{prev}"); 9].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let err = yaml(&text).unwrap_err();
+        assert!(err.to_string().contains("refusing input"), "{err}");
+    }
+
+    #[test]
+    fn ordinary_aliases_and_merge_keys_still_work() {
+        let docs = yaml("base: &b {x: 1}\nother: *b\nmerged:\n  <<: *b\n  y: 2\n").unwrap();
+        assert_eq!(docs[0].value["other"], json!({"x": 1}));
+        assert_eq!(docs[0].value["merged"], json!({"x": 1, "y": 2}));
+    }
+
+    fn nested(depth: usize) -> (String, String) {
+        ("[".repeat(depth) + &"]".repeat(depth), "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth))
+    }
+
+    #[test]
+    fn very_deep_nesting_is_an_error_not_a_stack_overflow() {
+        let (seqs, maps) = nested(100_000);
+        let block = "- ".repeat(100_000) + "x\n";
+        for (name, text, format) in [
+            ("block", &block, Format::Yaml),
+            ("flow", &seqs, Format::Yaml),
+            ("flow-map", &maps, Format::Yaml),
+            ("json", &seqs, Format::Json),
+            ("json-map", &maps, Format::Json),
+            ("auto", &maps, Format::Auto),
+        ] {
+            let err = read_bytes(name, text.as_bytes(), format).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{name}:1:")), "{err}");
+            assert!(err.contains(&format!("nesting is deeper than {MAX_DEPTH} levels")), "{err}");
+        }
+    }
+
+    /// Texts nesting `depth` collections: a JSON/flow object inside a `List`, and a YAML block.
+    fn at_depth(depth: usize) -> (String, String) {
+        let (_, maps) = nested(depth - 2);
+        let wrapped = format!("{{\"kind\": \"List\", \"items\": [{maps}]}}");
+        let block = (0..depth).map(|i| format!("{}k:\n", "  ".repeat(i))).collect();
+        (wrapped, block)
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_accepted() {
+        let (wrapped, block) = at_depth(MAX_DEPTH);
+        assert_eq!(json(&wrapped).unwrap().len(), 1);
+        assert_eq!(yaml(&wrapped).unwrap().len(), 1);
+        assert_eq!(yaml(&block).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused() {
+        let (wrapped, block) = at_depth(MAX_DEPTH + 1);
+        for err in [json(&wrapped), yaml(&wrapped), yaml(&block)].map(Result::unwrap_err) {
+            assert!(err.to_string().contains(&format!("deeper than {MAX_DEPTH} levels")), "{err}");
+        }
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_through_aliases_is_refused() {
+        let half = MAX_DEPTH / 2 + 1;
+        let (seqs, _) = nested(half);
+        let err =
+            yaml(&format!("a: &a {seqs}\nb: {}*a{}\n", "[".repeat(half), "]".repeat(half))).unwrap_err();
+        assert!(err.to_string().contains(&format!("deeper than {MAX_DEPTH} levels")), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors_with_their_line() {
+        let err = yaml("kind: A\nmetadata:\n  name: a\n  labels: {}\n  name: b\n").unwrap_err();
+        assert!(err.to_string().starts_with("in.yaml:5:"), "{err}");
+        assert!(err.to_string().contains("duplicate mapping key `name`"), "{err}");
+        let err = json("{\"kind\": \"A\",\n \"kind\": \"B\"}").unwrap_err();
+        assert!(err.to_string().starts_with("in.json:2:"), "{err}");
+        assert!(err.to_string().contains("duplicate mapping key `kind`"), "{err}");
+        assert!(yaml("1: a\n0x1: b\n").is_err());
+    }
+
+    #[test]
+    fn invalid_syntax_reports_line_column_and_parser_message() {
+        let err = yaml("kind: A\nspec: [1, 2\nother: 3\n").unwrap_err();
+        let InputError::Yaml { at, message, .. } = &err else { panic!("{err}") };
+        assert_eq!((at.line, at.column), (Some(3), Some(6)));
+        assert_eq!(err.to_string(), format!("in.yaml:3:6: invalid YAML: {message}"));
+        let err = json("{\"kind\": \"A\",\n  \"spec\" 1}").unwrap_err();
+        assert_eq!(err.to_string(), "in.json:2:10: invalid JSON: expected `:`");
+        let err = yaml("a:\n\tb: 1\n").unwrap_err();
+        assert!(err.to_string().starts_with("in.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn ten_thousand_documents_are_read() {
+        let text: String =
+            (0..10_000).map(|i| format!("---\nkind: ConfigMap\nmetadata:\n  name: cm{i}\n")).collect();
+        let docs = yaml(&text).unwrap();
+        assert_eq!(docs.len(), 10_000);
+        assert_eq!(docs[9_999].line, 4 * 9_999 + 2);
+        assert_eq!(docs[9_999].value["metadata"]["name"], "cm9999");
+    }
+
+    #[test]
+    fn non_object_documents_are_errors_naming_file_and_line() {
+        let err = yaml("kind: A\n---\n- a\n- b\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "in.yaml:3: document is a sequence, expected a Kubernetes object (a mapping)"
+        );
+        let err = yaml("kind: A\n---\n\njust text\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "in.yaml:4: document is a string, expected a Kubernetes object (a mapping)"
+        );
+        let err = json("{}\n[{\"kind\": \"A\"}]").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "in.json:2: document is a sequence, expected a Kubernetes object (a mapping)"
+        );
+        let err = yaml("kind: PodList\nitems:\n- kind: Pod\n- 42\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "in.yaml:4: items[1] of PodList is a number, expected a Kubernetes object (a mapping)"
+        );
+    }
+
+    #[test]
+    fn auto_detects_json_and_yaml_by_content() {
+        let auto = |text: &str| read_bytes(STDIN_NAME, text.as_bytes(), Format::Auto);
+        let docs = auto("\u{feff}  \n{\"kind\": \"List\", \"items\": [\n{\"kind\": \"A\"}]}").unwrap();
+        assert_eq!((docs[0].value["kind"].as_str(), docs[0].line), (Some("A"), 3));
+        assert_eq!(auto("kind: A\n---\nkind: B\n").unwrap().len(), 2);
+        assert_eq!(auto("{kind: A, n: 1}").unwrap()[0].value, json!({"kind": "A", "n": 1}));
+        let err = auto("{\"kind\": \"A\",, ]").unwrap_err();
+        assert!(matches!(err, InputError::Json { .. }), "{err}");
+        assert!(err.to_string().starts_with("<stdin>:1:"), "{err}");
+        assert!(matches!(read_bytes("x", b"{a: 1}", Format::Json), Err(InputError::Json { .. })));
+    }
+
+    #[test]
+    fn numbers_and_keys_follow_the_documented_conventions() {
+        let docs = yaml(
+            "i: -5\nu: 18446744073709551615\nbig: 123456789012345678901234567890\nneg: -99999999999999999999\nmode: 0644\nf: 1.5\n1: one\ntrue: t\n~: nil\n",
+        )
+        .unwrap();
+        let v = &docs[0].value;
+        assert_eq!(v["i"].as_i64(), Some(-5));
+        assert_eq!(v["u"].as_u64(), Some(u64::MAX));
+        assert_eq!(v["big"].as_f64(), Some(1.2345678901234568e29));
+        assert_eq!(v["neg"].as_f64(), Some(-1e20));
+        assert_eq!(v["mode"].as_u64(), Some(0o644));
+        assert_eq!(v["f"].as_f64(), Some(1.5));
+        assert_eq!((&v["1"], &v["true"], &v["~"]), (&json!("one"), &json!("t"), &json!("nil")));
+        let docs = json("{\"big\": 123456789012345678901234567890, \"i\": -7}").unwrap();
+        assert_eq!(docs[0].value["big"].as_f64(), Some(1.2345678901234568e29));
+        assert_eq!(docs[0].value["i"].as_i64(), Some(-7));
+        let err = yaml("kind: A\n? [a, b]\n: c\n").unwrap_err().to_string();
+        assert!(err.starts_with("in.yaml:2:") && err.contains("mapping keys must be scalars"), "{err}");
+        assert!(yaml("a: .nan\n").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_with_its_position() {
+        let err = read_bytes(
+            "bin",
+            "kind: A\nnäme: \u{e9}".bytes().chain([0xff]).collect::<Vec<_>>().as_slice(),
+            Format::Yaml,
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("bin:2:8: invalid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn errors_without_a_line_read_path_colon_message() {
+        let err = read_path(Path::new("/nonexistent/dir/x.yaml")).unwrap_err();
+        assert!(matches!(&err, InputError::Io { path, .. } if path == Path::new("/nonexistent/dir/x.yaml")));
+        assert!(err.to_string().starts_with("/nonexistent/dir/x.yaml: "), "{err}");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let endless = std::io::repeat(b'a');
+        let err = read_limited(endless, Path::new(STDIN_NAME), 1000).unwrap_err();
+        assert_eq!(err.to_string(), "<stdin>: input is larger than 1000 bytes");
+        assert_eq!(read_limited(&b"kind: A\n"[..], Path::new("x"), 8).unwrap(), b"kind: A\n");
+    }
+
+    fn write(path: &Path, text: &str) {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn directories_are_read_recursively_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(&root.join("b.yml"), "metadata: {name: b}\n");
+        write(&root.join("a/z.json"), "{\"metadata\": {\"name\": \"az\"}}");
+        write(&root.join("a/y.YAML"), "metadata: {name: ay}\n");
+        write(&root.join("c.yaml"), "kind: List\nitems:\n- metadata: {name: c1}\n- metadata: {name: c2}\n");
+        write(&root.join("notes.txt"), "not: read\n");
+        write(&root.join("README.md"), "# nothing\n");
+        let docs = read_path(root).unwrap();
+        assert_eq!(names(&docs), ["ay", "az", "b", "c1", "c2"]);
+        assert_eq!(&*docs[0].source, root.join("a/y.YAML").display().to_string());
+        assert_eq!(lines(&docs), [1, 1, 1, 3, 4]);
+    }
+
+    #[test]
+    fn files_are_parsed_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let json_file = dir.path().join("x.json");
+        write(&json_file, "metadata: {name: x}\n");
+        assert!(matches!(read_path(&json_file), Err(InputError::Json { .. })));
+        let other = dir.path().join("x.txt");
+        write(&other, "metadata: {name: x}\n");
+        assert_eq!(names(&read_path(&other).unwrap()), ["x"]);
+    }
+
+    #[test]
+    fn directory_without_manifests_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("sub/readme.txt"), "hello");
+        assert!(read_path(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_inside_a_directory_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("ok.yaml"), "kind: A\n");
+        write(&dir.path().join("sub/bad.yaml"), "kind: A\nkind: B\n");
+        let err = read_path(dir.path()).unwrap_err();
+        let expected = format!("{}:2:", dir.path().join("sub/bad.yaml").display());
+        assert!(err.to_string().starts_with(&expected), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_followed_without_looping_or_duplicating() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        write(&root.join("real/a.yaml"), "metadata: {name: a}\n");
+        write(&dir.path().join("outside/o.yaml"), "metadata: {name: o}\n");
+        symlink(&root, root.join("real/loop")).unwrap();
+        symlink(root.join("real/a.yaml"), root.join("alias.yaml")).unwrap();
+        symlink(dir.path().join("outside"), root.join("linked")).unwrap();
+        symlink(dir.path().join("missing"), root.join(".#lock")).unwrap();
+        let docs = read_path(&root).unwrap();
+        assert_eq!(names(&docs), ["a", "o"]);
+        assert_eq!(&*docs[0].source, root.join("alias.yaml").display().to_string());
+    }
+}

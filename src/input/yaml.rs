@@ -1,0 +1,135 @@
+//! YAML streams via `serde-saphyr`, with budgets that refuse hostile input.
+
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::granit_parser::ErrorKind;
+use serde_saphyr::options::DuplicateKeyPolicy;
+use serde_saphyr::{DefaultMessageFormatter, ExternalMessageSource, MessageFormatter, Spanned};
+
+use super::value::{MAX_DEPTH, RootValue};
+use super::{InputError, MAX_INPUT_BYTES, Parsed, Position};
+
+/// Most alias-replayed events accepted in one stream; ordinary manifests use few or no aliases.
+const MAX_REPLAYED_EVENTS: usize = 100_000;
+/// Most parser events accepted in one stream (a generous multiple of any real dump).
+const MAX_EVENTS: usize = 20_000_000;
+/// Most nodes accepted in one stream.
+const MAX_NODES: usize = 10_000_000;
+/// Most documents accepted in one stream.
+const MAX_DOCUMENTS: usize = 1_000_000;
+
+/// Parser settings: Kubernetes-compatible scalars (YAML 1.1 octal like `0644`, as `kubectl`
+/// reads them), duplicate keys rejected, and limits on aliases, depth and size.
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_events: MAX_EVENTS,
+            max_nodes: MAX_NODES,
+            max_documents: MAX_DOCUMENTS,
+            // Text is bounded by the input size; only alias expansion could multiply it.
+            max_total_scalar_bytes: MAX_INPUT_BYTES,
+            // One more than the budget, so the budget reports over-deep flow nesting clearly.
+            flow_nesting_limit: MAX_DEPTH + 1,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_REPLAYED_EVENTS,
+        },
+        duplicate_keys: DuplicateKeyPolicy::Error,
+        legacy_octal_numbers: true,
+        // Null-like keys (`~: x`) keep their spelling, like every other scalar key.
+        null_as_string: true,
+        emit_comments: false,
+        with_snippet: false,
+    }
+}
+
+/// Parses every non-empty document of a YAML stream.
+pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Parsed>, InputError> {
+    let docs: Vec<Spanned<RootValue>> =
+        serde_saphyr::from_str_multiple_with_options(text, options()).map_err(|e| error(file, e))?;
+    Ok(docs.into_iter().map(parsed).collect())
+}
+
+fn parsed(doc: Spanned<RootValue>) -> Parsed {
+    Parsed {
+        line: usize::try_from(doc.referenced.line()).unwrap_or(0),
+        value: doc.value.value,
+        item_lines: doc.value.item_lines,
+    }
+}
+
+fn error(file: &str, err: serde_saphyr::Error) -> InputError {
+    let location = err.location().filter(|l| l.line() > 0);
+    let at = Position {
+        file: file.into(),
+        line: location.and_then(|l| usize::try_from(l.line()).ok()),
+        column: location.and_then(|l| usize::try_from(l.column()).ok()),
+    };
+    let message = message(&err);
+    InputError::Yaml { at, message, error: Box::new(err) }
+}
+
+/// The parser's message without its location (which `Position` carries), with resource
+/// limits explained.
+fn message(err: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    let inner = innermost(err);
+    let text = printable(&DefaultMessageFormatter.format_message(inner));
+    match inner {
+        E::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("duplicate mapping key `{}`", printable(key))
+        }
+        E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. }
+        | E::AliasReplayCounterOverflow { .. } => format!("{ALIAS_BOMB} ({text})"),
+        E::Budget { breach, .. } => breach_message(breach, &text),
+        E::ExternalMessage { source, .. } if is_parser_recursion_limit(source) => too_deep(),
+        E::Unexpected { expected: "string scalar", .. } => {
+            "mapping keys must be scalars, not sequences or mappings".to_owned()
+        }
+        _ => text,
+    }
+}
+
+fn is_parser_recursion_limit(source: &ExternalMessageSource) -> bool {
+    matches!(source, ExternalMessageSource::Parser(scan) if *scan.kind() == ErrorKind::RecursionLimitExceeded)
+}
+
+fn too_deep() -> String {
+    format!("refusing input: nesting is deeper than {MAX_DEPTH} levels")
+}
+
+const ALIAS_BOMB: &str = "refusing input: YAML aliases expand too much (alias bomb?)";
+
+fn breach_message(breach: &BudgetBreach, text: &str) -> String {
+    match breach {
+        BudgetBreach::Aliases { .. }
+        | BudgetBreach::AliasAnchorRatio { .. }
+        | BudgetBreach::RecordedAnchorEvents { .. }
+        | BudgetBreach::RecordedAnchorBytes { .. }
+        | BudgetBreach::Anchors { .. } => ALIAS_BOMB.to_owned(),
+        BudgetBreach::Depth { .. } => too_deep(),
+        BudgetBreach::ScalarBytes { total_scalar_bytes } => {
+            format!("refusing input: {total_scalar_bytes} bytes of text or more (after expanding aliases)")
+        }
+        _ => format!("refusing input: it exceeds the parser's limits ({text})"),
+    }
+}
+
+/// Escapes control characters so input cannot inject terminal sequences or fake lines.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
+}
+
+fn innermost(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    loop {
+        match err {
+            serde_saphyr::Error::WithSnippet { error, .. }
+            | serde_saphyr::Error::AliasError { error, .. } => {
+                err = error;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! mignet keeps KubeVirt / OpenShift Virtualization live-migration networks correct.
+//!
+//! The [`policy`] core judges NetworkAttachmentDefinitions and HyperConvergeds against a [`view`] of
+//! the cluster; the CLI, the admission webhook and the live cluster view are thin adapters around it.
+#![forbid(unsafe_code)]
+
+pub mod certs;
+pub mod input;
+pub mod policy;
+pub mod server;
+pub mod view;

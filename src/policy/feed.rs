@@ -1,0 +1,65 @@
+//! Turning Kubernetes objects into view entries: shared by the offline CLI, the fixed server view and
+//! the live watchers, so every adapter sees the cluster the same way.
+
+use kube::core::DynamicObject;
+use serde_json::Value;
+
+use super::{HcVersion, Kind, Policy, hco, object};
+use crate::view::{Discovered, HcEntry, ReservedKind, View};
+
+/// The view entry of a HyperConverged: where its live-migration network points.
+pub fn hc_entry(obj: &DynamicObject, version: HcVersion) -> HcEntry {
+    let network = if hco::lost_settings_layout(&obj.data, version) {
+        None
+    } else {
+        object::get(&obj.data, version.path())
+            .and_then(|lm| lm.get("network"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    HcEntry { namespace: object::namespace(obj).to_owned(), name: object::name(obj).to_owned(), network }
+}
+
+/// Adds what an object tells about the cluster to the view; other kinds are ignored.
+/// Returns whether the object was one the view keeps.
+pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject, keep_config: bool) -> bool {
+    match Kind::of(obj) {
+        Kind::Nad => view.upsert_nad(policy.nad_entry(obj, keep_config)),
+        Kind::HyperConverged(v) => view.upsert_hc(hc_entry(obj, v)),
+        Kind::Node => view.upsert_node(object::name(obj).to_owned(), policy.selects_node(obj.metadata.labels.as_ref())),
+        Kind::ClusterNetwork if object::name(obj) == "cluster" => {
+            for (kind, d) in super::netconfig::cluster_network(&obj.data) {
+                view.set_discovered(kind, d);
+            }
+        }
+        Kind::OperatorNetwork if object::name(obj) == "cluster" => operator_network(policy, view, &obj.data),
+        _ => return false,
+    }
+    true
+}
+
+/// Applies OVN overrides per address family, keeping the policy's value for a family not overridden.
+pub fn operator_network(policy: &Policy, view: &mut View, data: &Value) {
+    let overrides = super::netconfig::operator_network(data);
+    for kind in [ReservedKind::OvnJoin, ReservedKind::OvnTransit, ReservedKind::OvnMasquerade] {
+        let mine: Vec<_> = overrides.iter().filter(|(k, _, _)| *k == kind).collect();
+        if mine.is_empty() {
+            view.clear_discovered(kind);
+            continue;
+        }
+        let mut nets: Vec<_> = mine.iter().map(|(_, n, _)| *n).collect();
+        let families: Vec<u8> = nets.iter().map(|n| n.max_prefix_len()).collect();
+        nets.extend(policy.reserved_for(kind).iter().filter(|n| !families.contains(&n.max_prefix_len())));
+        let source = mine.iter().map(|(_, _, s)| s.as_str()).collect::<Vec<_>>().join(", ");
+        view.set_discovered(kind, Discovered { nets, source });
+    }
+}
+
+/// Builds a view from a set of objects, as `mignet check` and a fixed-view server do.
+pub fn view_of<'a>(policy: &Policy, objects: impl IntoIterator<Item = &'a DynamicObject>) -> View {
+    let mut view = View::new();
+    for obj in objects {
+        add(policy, &mut view, obj, true);
+    }
+    view
+}

@@ -1,0 +1,177 @@
+use serde_json::{Value, json};
+
+use crate::policy::{Admission, HcVersion, Kind, Operation, Options, Policy, Rule, testutil::*};
+
+fn lm(pointer: &str, value: Value) -> Value {
+    set(&reference_hc_lm(), pointer, value)
+}
+
+fn base(v: HcVersion) -> &'static str {
+    v.field()
+}
+
+/// Judges a HyperConverged with the reference NAD in the view.
+fn judge_hc(version: HcVersion, lm: Value) -> crate::policy::Decision {
+    let n = nad(&reference_config());
+    judge(&hc(version, lm), &[&n])
+}
+
+#[test]
+fn reference_hyperconverged_is_admitted_unchanged() {
+    for v in [HcVersion::V1Beta1, HcVersion::V1] {
+        let d = judge_hc(v, reference_hc_lm());
+        assert!(d.denials.is_empty() && d.warnings.is_empty() && d.patch.0.is_empty(), "{v:?}: {d:#?}");
+    }
+}
+
+#[test]
+fn lost_settings_guard() {
+    let n = nad(&reference_config());
+    let old = hc(HcVersion::V1Beta1, reference_hc_lm());
+    // what the API server sends when a v1 write reaches a v1beta1 webhook without conversion
+    let mut new = hc(HcVersion::V1, json!({"completionTimeoutPerGiB": 150}));
+    new.types.as_mut().unwrap().api_version = "hco.kubevirt.io/v1beta1".into();
+    let d = judge_with(&Policy::default(), Operation::Update, &new, Some(&old), &view(&[&n, &old]));
+    let m = only_denial(&d, Rule::HcVersionLayout, "spec.virtualization");
+    assert!(m.contains("network \"migration-bridge\"") && m.contains("hyperconvergeds.v1beta1.hco.kubevirt.io"), "{m}");
+    assert!(d.patch.0.is_empty());
+    // a genuine v1 object is fine
+    assert!(judge_hc(HcVersion::V1, reference_hc_lm()).allowed());
+}
+
+#[test]
+fn network_removed_or_changed_warns() {
+    let n = nad(&reference_config());
+    let other = nad_in(NS, "migration-two", &set(&reference_config(), "/ipam/range", json!("192.168.98.0/24")));
+    let old = hc(HcVersion::V1Beta1, reference_hc_lm());
+    let v = view(&[&n, &other, &old]);
+    let removed = hc(HcVersion::V1Beta1, unset(&reference_hc_lm(), "/network"));
+    let d = judge_with(&Policy::default(), Operation::Update, &removed, Some(&old), &v);
+    let w = only_warning(&d, Rule::HcNetworkRemoved, "spec.liveMigrationConfig.network");
+    assert!(w.contains("pod network"), "{w}");
+    let changed = hc(HcVersion::V1Beta1, lm("/network", json!("migration-two")));
+    let d = judge_with(&Policy::default(), Operation::Update, &changed, Some(&old), &v);
+    let w = only_warning(&d, Rule::HcNetworkChanged, "spec.liveMigrationConfig.network");
+    assert!(w.contains("virt-handler"), "{w}");
+    assert!(w.len() + "spec.liveMigrationConfig.network: ".len() <= 120, "{w}");
+}
+
+#[test]
+fn network_name() {
+    for v in [HcVersion::V1Beta1, HcVersion::V1] {
+        for bad in [json!("Migration_Bridge"), json!("openshift-cnv/migration-bridge"), json!(""), json!(5)] {
+            only_denial(&judge_hc(v, lm("/network", bad)), Rule::HcNetworkName, &format!("{}.network", base(v)));
+        }
+    }
+}
+
+#[test]
+fn namespace() {
+    let n = nad_in("default", "migration-bridge", &reference_config());
+    let mut h = hc(HcVersion::V1Beta1, reference_hc_lm());
+    h.metadata.namespace = Some("default".into());
+    let d = judge(&h, &[&n]);
+    // the NAD itself is judged too (wrong namespace), so two denials
+    assert_eq!(denied(&d)[0], (Rule::HcNamespace, "metadata.namespace".into()));
+    assert_eq!(denied(&d)[1].0, Rule::HcNetworkInvalid);
+}
+
+#[test]
+fn network_must_exist() {
+    let h = hc(HcVersion::V1Beta1, reference_hc_lm());
+    let d = judge(&h, &[]);
+    let m = only_denial(&d, Rule::HcNetworkMissing, "spec.liveMigrationConfig.network");
+    assert!(m.starts_with("Not found: \"migration-bridge\""), "{m}");
+    // offline, a missing NAD may just not be among the files
+    let adm = Admission { operation: Operation::Create, kind: Kind::of(&h), object: Some(&h), old_object: None };
+    let d = Policy::default().decide(&adm, &view(&[&h]), &Options { missing_network_warns: true });
+    assert!(d.allowed());
+    assert_eq!(warned(&d), vec![(Rule::HcNetworkMissing, "spec.liveMigrationConfig.network".into())]);
+    // the NAD must be in the HyperConverged's own namespace
+    let elsewhere = nad_in("default", "migration-bridge", &reference_config());
+    only_denial(&judge(&h, &[&elsewhere]), Rule::HcNetworkMissing, "spec.liveMigrationConfig.network");
+}
+
+#[test]
+fn named_nad_must_pass_the_migration_rules() {
+    let broken = nad(&unset(&set(&reference_config(), "/mode", json!("passthrough")), "/master"));
+    let d = judge(&hc(HcVersion::V1Beta1, reference_hc_lm()), &[&broken]);
+    let m = only_denial(&d, Rule::HcNetworkInvalid, "spec.liveMigrationConfig.network");
+    assert!(m.contains("spec.config.master: Required value") && m.contains("spec.config.mode: Unsupported value"), "{m}");
+}
+
+#[test]
+fn parallel_limits() {
+    for key in ["parallelMigrationsPerCluster", "parallelOutboundMigrationsPerNode"] {
+        for bad in [json!(0), json!(-3), json!(1.5), json!("5"), json!(4294967296u64)] {
+            let d = judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), bad.clone()));
+            assert_eq!(denied(&d), vec![(Rule::HcParallel, format!("spec.liveMigrationConfig.{key}"))], "{key}={bad}");
+        }
+    }
+    let w = only_warning(
+        &judge_hc(HcVersion::V1, lm("/parallelOutboundMigrationsPerNode", json!(8))),
+        Rule::HcParallelOutbound,
+        "spec.virtualization.liveMigrationConfig.parallelOutboundMigrationsPerNode",
+    );
+    assert!(w.contains("8 exceeds parallelMigrationsPerCluster 5"), "{w}");
+}
+
+#[test]
+fn timeouts() {
+    for key in ["completionTimeoutPerGiB", "progressTimeout"] {
+        let field = format!("spec.liveMigrationConfig.{key}");
+        only_denial(&judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(-1))), Rule::HcTimeout, &field);
+        only_warning(&judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(0))), Rule::HcTimeout, &field);
+        only_denial(&judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(1e30))), Rule::HcTimeout, &field);
+    }
+}
+
+#[test]
+fn bandwidth() {
+    let field = "spec.liveMigrationConfig.bandwidthPerMigration";
+    for ok in [json!("64Mi"), json!("1Gi"), json!("0"), json!("0Mi"), json!(0), json!("2048Mi")] {
+        let d = judge_hc(HcVersion::V1Beta1, lm("/bandwidthPerMigration", ok.clone()));
+        assert!(d.denials.is_empty() && d.warnings.is_empty(), "{ok}: {d:#?}");
+    }
+    for bad in [json!("-64Mi"), json!("fast"), json!("64 Mi"), json!(true)] {
+        only_denial(&judge_hc(HcVersion::V1Beta1, lm("/bandwidthPerMigration", bad)), Rule::HcBandwidth, field);
+    }
+    let low = set(&lm("/bandwidthPerMigration", json!("512Ki")), "/completionTimeoutPerGiB", json!(5000));
+    only_warning(&judge_hc(HcVersion::V1Beta1, low), Rule::HcBandwidthLow, field);
+}
+
+#[test]
+fn timeout_against_bandwidth() {
+    let field = "spec.liveMigrationConfig.completionTimeoutPerGiB";
+    // 64 MiB/s: one GiB takes 16 s
+    let at = |c: i64| judge_hc(HcVersion::V1Beta1, set(&lm("/bandwidthPerMigration", json!("64Mi")), "/completionTimeoutPerGiB", json!(c)));
+    let m = only_denial(&at(10), Rule::HcTimeoutVsBandwidth, field);
+    assert!(m.starts_with("Invalid value: 10: one GiB takes 16 s at bandwidthPerMigration 64Mi"), "{m}");
+    assert!(m.contains("set at least 32"), "{m}");
+    only_warning(&at(20), Rule::HcTimeoutVsBandwidth, field);
+    assert!(at(32).warnings.is_empty());
+    // the default completion timeout is judged when the field is absent
+    let slow = unset(&lm("/bandwidthPerMigration", json!("1Mi")), "/completionTimeoutPerGiB");
+    let m = only_denial(&judge_hc(HcVersion::V1Beta1, slow), Rule::HcTimeoutVsBandwidth, field);
+    assert!(m.starts_with("Invalid value: 150 (default): one GiB takes 1024 s"), "{m}");
+}
+
+#[test]
+fn defaults_patch_on_create_and_update_only() {
+    let n = nad(&reference_config());
+    let bare = hc(HcVersion::V1Beta1, json!({"network": "migration-bridge"}));
+    let d = judge(&bare, &[&n]);
+    assert!(d.allowed());
+    assert_eq!(d.patch.0.len(), 4);
+    let v = view(&[&n, &bare]);
+    let del = judge_with(&Policy::default(), Operation::Delete, &bare, None, &v);
+    assert!(del.patch.0.is_empty() && del.allowed());
+    let off = Policy::from_yaml("disabledRules: [hc-defaults]").unwrap();
+    assert!(judge_with(&off, Operation::Create, &bare, None, &v).patch.0.is_empty());
+}
+
+#[test]
+fn live_migration_config_of_wrong_type() {
+    let d = judge_hc(HcVersion::V1Beta1, json!("fast"));
+    assert_eq!(denied(&d), vec![(Rule::HcTimeout, "spec.liveMigrationConfig".into())]);
+}
