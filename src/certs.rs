@@ -87,9 +87,7 @@ pub fn generate(sans: &[String]) -> Result<DevCerts, CertsError> {
 
     let ca_key = new_key("CA key")?;
     let ca_params = ca_params(not_before, not_after);
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(gen_err("CA certificate"))?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen_err("CA certificate"))?;
     let issuer = Issuer::new(ca_params, ca_key);
 
     let key = new_key("serving key")?;
@@ -97,19 +95,13 @@ pub fn generate(sans: &[String]) -> Result<DevCerts, CertsError> {
         .signed_by(&key, &issuer)
         .map_err(gen_err("serving certificate"))?;
 
-    Ok(DevCerts {
-        ca_cert_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    Ok(DevCerts { ca_cert_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
 
 /// Saves `certs` as `ca.crt`, `tls.crt` and `tls.key` without clobbering an existing setup by accident.
 pub fn write(out_dir: &Path, certs: &DevCerts, force: bool) -> Result<Vec<PathBuf>, CertsError> {
-    fs::create_dir_all(out_dir).map_err(|source| CertsError::CreateDir {
-        path: out_dir.to_path_buf(),
-        source,
-    })?;
+    fs::create_dir_all(out_dir)
+        .map_err(|source| CertsError::CreateDir { path: out_dir.to_path_buf(), source })?;
     let files = [
         (out_dir.join(CA_CERT_FILE), &certs.ca_cert_pem, 0o644),
         (out_dir.join(CERT_FILE), &certs.cert_pem, 0o644),
@@ -120,10 +112,8 @@ pub fn write(out_dir: &Path, certs: &DevCerts, force: bool) -> Result<Vec<PathBu
     }
     let mut written = Vec::with_capacity(files.len());
     for (path, pem, mode) in files {
-        write_file(&path, pem.as_bytes(), mode).map_err(|source| CertsError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        write_file(&path, pem.as_bytes(), mode)
+            .map_err(|source| CertsError::Write { path: path.clone(), source })?;
         written.push(path);
     }
     Ok(written)
@@ -145,10 +135,7 @@ fn parse_sans(sans: &[String]) -> Result<Vec<SanType>, CertsError> {
 }
 
 fn parse_san(san: &str) -> Result<SanType, CertsError> {
-    let invalid = |reason| CertsError::InvalidSan {
-        san: san.to_string(),
-        reason,
-    };
+    let invalid = |reason| CertsError::InvalidSan { san: san.to_string(), reason };
     if san.is_empty() {
         return Err(invalid("it is empty"));
     }
@@ -264,18 +251,13 @@ mod tests {
             pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
         };
         let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM"))
-            .expect("CA root");
+        roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).expect("CA PEM")).expect("CA root");
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
-            .build()
-            .expect("verifier");
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(roots.into(), provider).build().expect("verifier");
         let leaf = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("leaf PEM");
         let name = ServerName::try_from(name.to_string()).expect("server name");
-        verifier
-            .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
-            .map(|_| ())
+        verifier.verify_server_cert(&leaf, &[], &name, &[], UnixTime::now()).map(|_| ())
     }
 
     #[test]
@@ -301,10 +283,7 @@ mod tests {
             assert_eq!(leaf.issuer(), ca.subject());
             let eku = leaf.extended_key_usage().expect("ext").expect("EKU present");
             assert!(eku.value.server_auth);
-            let san = leaf
-                .subject_alternative_name()
-                .expect("ext")
-                .expect("SAN present");
+            let san = leaf.subject_alternative_name().expect("ext").expect("SAN present");
             let names: Vec<String> = san
                 .value
                 .general_names
@@ -315,10 +294,7 @@ mod tests {
                     other => format!("other:{other:?}"),
                 })
                 .collect();
-            assert_eq!(
-                names,
-                ["dns:localhost", "ip:4", "ip:16", "dns:mignet.mignet-system.svc"]
-            );
+            assert_eq!(names, ["dns:localhost", "ip:4", "ip:16", "dns:mignet.mignet-system.svc"]);
         });
     }
 
@@ -341,10 +317,7 @@ mod tests {
         let certs = generate(&strings(&["localhost"])).expect("generate");
         let key = KeyPair::from_pem(&certs.key_pem).expect("key");
         with_cert(&certs.cert_pem, |leaf| {
-            assert_eq!(
-                leaf.public_key().subject_public_key.data.as_ref(),
-                key.public_key_raw()
-            );
+            assert_eq!(leaf.public_key().subject_public_key.data.as_ref(), key.public_key_raw());
         });
     }
 
@@ -352,10 +325,7 @@ mod tests {
     fn duplicate_sans_are_listed_once() {
         let certs = generate(&strings(&["localhost", "localhost"])).expect("generate");
         with_cert(&certs.cert_pem, |leaf| {
-            let san = leaf
-                .subject_alternative_name()
-                .expect("ext")
-                .expect("SAN present");
+            let san = leaf.subject_alternative_name().expect("ext").expect("SAN present");
             assert_eq!(san.value.general_names.len(), 1);
         });
     }
@@ -391,22 +361,10 @@ mod tests {
         let out = dir.path().join("a/b");
         let certs = generate(&strings(&["localhost"])).expect("generate");
         let written = write(&out, &certs, false).expect("write");
-        assert_eq!(
-            written,
-            [out.join("ca.crt"), out.join("tls.crt"), out.join("tls.key")]
-        );
-        assert_eq!(
-            fs::read_to_string(out.join("ca.crt")).expect("ca"),
-            certs.ca_cert_pem
-        );
-        assert_eq!(
-            fs::read_to_string(out.join("tls.crt")).expect("crt"),
-            certs.cert_pem
-        );
-        assert_eq!(
-            fs::read_to_string(out.join("tls.key")).expect("key"),
-            certs.key_pem
-        );
+        assert_eq!(written, [out.join("ca.crt"), out.join("tls.crt"), out.join("tls.key")]);
+        assert_eq!(fs::read_to_string(out.join("ca.crt")).expect("ca"), certs.ca_cert_pem);
+        assert_eq!(fs::read_to_string(out.join("tls.crt")).expect("crt"), certs.cert_pem);
+        assert_eq!(fs::read_to_string(out.join("tls.key")).expect("key"), certs.key_pem);
     }
 
     #[cfg(unix)]
@@ -432,10 +390,7 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("tls.key") && msg.contains("--force"), "{msg}");
         assert!(!dir.path().join("ca.crt").exists());
-        assert_eq!(
-            fs::read_to_string(dir.path().join("tls.key")).expect("key"),
-            "keep me"
-        );
+        assert_eq!(fs::read_to_string(dir.path().join("tls.key")).expect("key"), "keep me");
     }
 
     #[test]
@@ -445,10 +400,7 @@ mod tests {
         write(dir.path(), &first, false).expect("first write");
         let second = generate(&strings(&["localhost"])).expect("generate");
         write(dir.path(), &second, true).expect("forced write");
-        assert_eq!(
-            fs::read_to_string(dir.path().join("tls.crt")).expect("crt"),
-            second.cert_pem
-        );
+        assert_eq!(fs::read_to_string(dir.path().join("tls.crt")).expect("crt"), second.cert_pem);
     }
 
     #[test]
@@ -457,9 +409,6 @@ mod tests {
         fs::create_dir(dir.path().join("tls.crt")).expect("dir in the way");
         let certs = generate(&strings(&["localhost"])).expect("generate");
         let err = write(dir.path(), &certs, true).expect_err("must fail");
-        assert!(
-            matches!(&err, CertsError::Write { path, .. } if path.ends_with("tls.crt")),
-            "{err}"
-        );
+        assert!(matches!(&err, CertsError::Write { path, .. } if path.ends_with("tls.crt")), "{err}");
     }
 }

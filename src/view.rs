@@ -223,7 +223,8 @@ mod tests {
     }
 
     fn owners(view: &View, net: &str) -> Vec<String> {
-        let mut v: Vec<_> = view.overlapping(&net.parse().unwrap()).iter().map(|(_, e)| e.key.to_string()).collect();
+        let mut v: Vec<_> =
+            view.overlapping(&net.parse().unwrap()).iter().map(|(_, e)| e.key.to_string()).collect();
         v.sort();
         v
     }

@@ -36,10 +36,16 @@ impl NetConf {
     /// Parses the config and checks the shape every CNI runtime needs; returns every shape problem found.
     pub fn parse(text: &str) -> Result<NetConf, Vec<ConfigProblem>> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
-            vec![ConfigProblem::new("", msg::invalid(text, format!("not valid JSON: {e} (inside spec.config)")))]
+            vec![ConfigProblem::new(
+                "",
+                msg::invalid(text, format!("not valid JSON: {e} (inside spec.config)")),
+            )]
         })?;
         let Value::Object(root) = value else {
-            return Err(vec![ConfigProblem::new("", msg::invalid(text, "must be a JSON object: a CNI config or conflist"))]);
+            return Err(vec![ConfigProblem::new(
+                "",
+                msg::invalid(text, "must be a JSON object: a CNI config or conflist"),
+            )]);
         };
         let mut problems = Vec::new();
         let is_list = root.contains_key("plugins");
@@ -66,9 +72,10 @@ impl NetConf {
                         }
                     }
                 }
-                Some(Value::Array(_)) => {
-                    problems.push(ConfigProblem::new(".plugins", msg::required("a conflist needs at least one plugin")))
-                }
+                Some(Value::Array(_)) => problems.push(ConfigProblem::new(
+                    ".plugins",
+                    msg::required("a conflist needs at least one plugin"),
+                )),
                 Some(other) => problems.push(ConfigProblem::new(
                     ".plugins",
                     msg::invalid_json(other, "must be an array of plugin objects"),
@@ -82,7 +89,9 @@ impl NetConf {
                     ".type",
                     msg::required("a CNI config needs a plugin type (or a \"plugins\" list)"),
                 )),
-                Some(t) => problems.push(ConfigProblem::new(".type", msg::invalid_json(t, "must be a string"))),
+                Some(t) => {
+                    problems.push(ConfigProblem::new(".type", msg::invalid_json(t, "must be a string")))
+                }
             }
         }
         if problems.is_empty() { Ok(NetConf { root, is_list }) } else { Err(problems) }
@@ -229,7 +238,10 @@ mod tests {
         assert_eq!(fields(r#"{"type":7}"#), vec![".type"]);
         assert_eq!(fields(r#"{"plugins":[]}"#), vec![".plugins"]);
         assert_eq!(fields(r#"{"plugins":{}}"#), vec![".plugins"]);
-        assert_eq!(fields(r#"{"plugins":[{"type":"a"},{"type:":"b"},3]}"#), vec![".plugins[1].type", ".plugins[2]"]);
+        assert_eq!(
+            fields(r#"{"plugins":[{"type":"a"},{"type:":"b"},3]}"#),
+            vec![".plugins[1].type", ".plugins[2]"]
+        );
     }
 
     #[test]

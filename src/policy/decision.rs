@@ -208,7 +208,10 @@ mod tests {
         let m = msg::invalid(&long, "too long");
         assert!(m.len() < 100, "{m}");
         assert!(m.contains("…"));
-        assert_eq!(msg::invalid_json(&serde_json::json!(7), "must be a string"), "Invalid value: 7: must be a string");
+        assert_eq!(
+            msg::invalid_json(&serde_json::json!(7), "must be a string"),
+            "Invalid value: 7: must be a string"
+        );
         assert_eq!(msg::quote("a\"b"), "\"a\\\"b\"");
     }
 

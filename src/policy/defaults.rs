@@ -25,7 +25,8 @@ pub fn patch(data: &Value, version: HcVersion, defaults: &HcDefaults) -> Patch {
         match at.get(key) {
             Some(Value::Object(_)) => at = &at[key],
             None | Some(Value::Null) => {
-                let mut value = Value::Object(fields.iter().cloned().map(|(k, v)| (k.to_owned(), v)).collect());
+                let mut value =
+                    Value::Object(fields.iter().cloned().map(|(k, v)| (k.to_owned(), v)).collect());
                 for inner in path[depth + 1..].iter().rev() {
                     value = Value::Object(Map::from_iter([((*inner).to_owned(), value)]));
                 }

@@ -26,7 +26,9 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject, keep_config: b
     match Kind::of(obj) {
         Kind::Nad => view.upsert_nad(policy.nad_entry(obj, keep_config)),
         Kind::HyperConverged(v) => view.upsert_hc(hc_entry(obj, v)),
-        Kind::Node => view.upsert_node(object::name(obj).to_owned(), policy.selects_node(obj.metadata.labels.as_ref())),
+        Kind::Node => {
+            view.upsert_node(object::name(obj).to_owned(), policy.selects_node(obj.metadata.labels.as_ref()))
+        }
         Kind::ClusterNetwork if object::name(obj) == "cluster" => {
             for (kind, d) in super::netconfig::cluster_network(&obj.data) {
                 view.set_discovered(kind, d);

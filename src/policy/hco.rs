@@ -14,7 +14,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Whether a v1beta1 object carries the v1 layout: storing it would erase the live-migration settings.
 pub(super) fn lost_settings_layout(data: &Value, version: HcVersion) -> bool {
-    version == HcVersion::V1Beta1 && object::get(data, &["spec", "virtualization"]).is_some_and(|v| !v.is_null())
+    version == HcVersion::V1Beta1
+        && object::get(data, &["spec", "virtualization"]).is_some_and(|v| !v.is_null())
 }
 
 fn live_migration(obj: &DynamicObject, version: HcVersion) -> Option<&Value> {
@@ -95,7 +96,13 @@ fn dns1123_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-fn network_reference(ctx: &Ctx<'_>, obj: &DynamicObject, lm: &Map<String, Value>, base: &str, f: &mut Findings) {
+fn network_reference(
+    ctx: &Ctx<'_>,
+    obj: &DynamicObject,
+    lm: &Map<String, Value>,
+    base: &str,
+    f: &mut Findings,
+) {
     let field = format!("{base}.network");
     let name = match lm.get("network") {
         None | Some(Value::Null) => return,
@@ -103,7 +110,8 @@ fn network_reference(ctx: &Ctx<'_>, obj: &DynamicObject, lm: &Map<String, Value>
         Some(v) => return f.deny(Rule::HcNetworkName, field, msg::invalid_json(v, "must be a NAD name")),
     };
     if !dns1123_label(name) {
-        let hint = if name.contains('/') { "; give the name only: the NAD must be in this namespace" } else { "" };
+        let hint =
+            if name.contains('/') { "; give the name only: the NAD must be in this namespace" } else { "" };
         return f.deny(
             Rule::HcNetworkName,
             field,
@@ -119,7 +127,10 @@ fn network_reference(ctx: &Ctx<'_>, obj: &DynamicObject, lm: &Map<String, Value>
         f.deny(
             Rule::HcNamespace,
             "metadata.namespace",
-            msg::invalid(ns, format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want))),
+            msg::invalid(
+                ns,
+                format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want)),
+            ),
         );
     }
     let Some(entry) = ctx.view.nad(ns, name) else {
@@ -149,7 +160,10 @@ fn network_reference(ctx: &Ctx<'_>, obj: &DynamicObject, lm: &Map<String, Value>
             field,
             msg::invalid(
                 name,
-                format!("NetworkAttachmentDefinition {ns}/{name} fails the migration rules: {}", join(&problems.denials)),
+                format!(
+                    "NetworkAttachmentDefinition {ns}/{name} fails the migration rules: {}",
+                    join(&problems.denials)
+                ),
             ),
         );
     }
@@ -175,7 +189,11 @@ fn limits(ctx: &Ctx<'_>, lm: &Map<String, Value>, base: &str, f: &mut Findings) 
     let mut parallel = |key: &str| {
         let n = integer(lm, key, base, Rule::HcParallel, f)?;
         if n < 1 {
-            f.deny(Rule::HcParallel, format!("{base}.{key}"), msg::invalid_raw(n, "must be at least 1: 0 stops migrations"));
+            f.deny(
+                Rule::HcParallel,
+                format!("{base}.{key}"),
+                msg::invalid_raw(n, "must be at least 1: 0 stops migrations"),
+            );
         } else if n > u32::MAX as i64 {
             f.deny(Rule::HcParallel, format!("{base}.{key}"), msg::invalid_raw(n, "must fit in 32 bits"));
         }
@@ -205,7 +223,11 @@ fn timeout(lm: &Map<String, Value>, key: &str, base: &str, f: &mut Findings) -> 
     let n = integer(lm, key, base, Rule::HcTimeout, f)?;
     let field = format!("{base}.{key}");
     if n < 0 {
-        f.deny(Rule::HcTimeout, field, msg::invalid_raw(n, "must not be negative: it would cancel every migration at once"));
+        f.deny(
+            Rule::HcTimeout,
+            field,
+            msg::invalid_raw(n, "must not be negative: it would cancel every migration at once"),
+        );
     } else if n == 0 {
         f.warn(Rule::HcTimeout, field, "0 turns this timeout off: a stuck migration is never cancelled");
     }
@@ -226,15 +248,27 @@ fn bandwidth(lm: &Map<String, Value>, base: &str, f: &mut Findings) -> Option<(S
     };
     let parsed = ParsedQuantity::try_from(text.as_str()).ok().and_then(|q| q.to_bytes_f64());
     let Some(bytes) = parsed.filter(|b| b.is_finite()) else {
-        f.deny(Rule::HcBandwidth, field, msg::invalid(&text, "not a Kubernetes quantity: use e.g. \"64Mi\" or \"1Gi\""));
+        f.deny(
+            Rule::HcBandwidth,
+            field,
+            msg::invalid(&text, "not a Kubernetes quantity: use e.g. \"64Mi\" or \"1Gi\""),
+        );
         return None;
     };
     if bytes < 0.0 {
-        f.deny(Rule::HcBandwidth, field, msg::invalid(&text, "must not be negative: KubeVirt fails the migration"));
+        f.deny(
+            Rule::HcBandwidth,
+            field,
+            msg::invalid(&text, "must not be negative: KubeVirt fails the migration"),
+        );
         return None;
     }
     if bytes > 0.0 && bytes < MIB {
-        f.warn(Rule::HcBandwidthLow, field, format!("{text} is under 1Mi per second: KubeVirt raises it to 1Mi"));
+        f.warn(
+            Rule::HcBandwidthLow,
+            field,
+            format!("{text} is under 1Mi per second: KubeVirt raises it to 1Mi"),
+        );
     }
     Some((text, bytes))
 }

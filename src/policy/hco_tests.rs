@@ -33,7 +33,10 @@ fn lost_settings_guard() {
     new.types.as_mut().unwrap().api_version = "hco.kubevirt.io/v1beta1".into();
     let d = judge_with(&Policy::default(), Operation::Update, &new, Some(&old), &view(&[&n, &old]));
     let m = only_denial(&d, Rule::HcVersionLayout, "spec.virtualization");
-    assert!(m.contains("network \"migration-bridge\"") && m.contains("hyperconvergeds.v1beta1.hco.kubevirt.io"), "{m}");
+    assert!(
+        m.contains("network \"migration-bridge\"") && m.contains("hyperconvergeds.v1beta1.hco.kubevirt.io"),
+        "{m}"
+    );
     assert!(d.patch.0.is_empty());
     // a genuine v1 object is fine
     assert!(judge_hc(HcVersion::V1, reference_hc_lm()).allowed());
@@ -42,7 +45,8 @@ fn lost_settings_guard() {
 #[test]
 fn network_removed_or_changed_warns() {
     let n = nad(&reference_config());
-    let other = nad_in(NS, "migration-two", &set(&reference_config(), "/ipam/range", json!("192.168.98.0/24")));
+    let other =
+        nad_in(NS, "migration-two", &set(&reference_config(), "/ipam/range", json!("192.168.98.0/24")));
     let old = hc(HcVersion::V1Beta1, reference_hc_lm());
     let v = view(&[&n, &other, &old]);
     let removed = hc(HcVersion::V1Beta1, unset(&reference_hc_lm(), "/network"));
@@ -60,7 +64,11 @@ fn network_removed_or_changed_warns() {
 fn network_name() {
     for v in [HcVersion::V1Beta1, HcVersion::V1] {
         for bad in [json!("Migration_Bridge"), json!("openshift-cnv/migration-bridge"), json!(""), json!(5)] {
-            only_denial(&judge_hc(v, lm("/network", bad)), Rule::HcNetworkName, &format!("{}.network", base(v)));
+            only_denial(
+                &judge_hc(v, lm("/network", bad)),
+                Rule::HcNetworkName,
+                &format!("{}.network", base(v)),
+            );
         }
     }
 }
@@ -83,7 +91,8 @@ fn network_must_exist() {
     let m = only_denial(&d, Rule::HcNetworkMissing, "spec.liveMigrationConfig.network");
     assert!(m.starts_with("Not found: \"migration-bridge\""), "{m}");
     // offline, a missing NAD may just not be among the files
-    let adm = Admission { operation: Operation::Create, kind: Kind::of(&h), object: Some(&h), old_object: None };
+    let adm =
+        Admission { operation: Operation::Create, kind: Kind::of(&h), object: Some(&h), old_object: None };
     let d = Policy::default().decide(&adm, &view(&[&h]), &Options { missing_network_warns: true });
     assert!(d.allowed());
     assert_eq!(warned(&d), vec![(Rule::HcNetworkMissing, "spec.liveMigrationConfig.network".into())]);
@@ -97,7 +106,10 @@ fn named_nad_must_pass_the_migration_rules() {
     let broken = nad(&unset(&set(&reference_config(), "/mode", json!("passthrough")), "/master"));
     let d = judge(&hc(HcVersion::V1Beta1, reference_hc_lm()), &[&broken]);
     let m = only_denial(&d, Rule::HcNetworkInvalid, "spec.liveMigrationConfig.network");
-    assert!(m.contains("spec.config.master: Required value") && m.contains("spec.config.mode: Unsupported value"), "{m}");
+    assert!(
+        m.contains("spec.config.master: Required value") && m.contains("spec.config.mode: Unsupported value"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -105,7 +117,11 @@ fn parallel_limits() {
     for key in ["parallelMigrationsPerCluster", "parallelOutboundMigrationsPerNode"] {
         for bad in [json!(0), json!(-3), json!(1.5), json!("5"), json!(4294967296u64)] {
             let d = judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), bad.clone()));
-            assert_eq!(denied(&d), vec![(Rule::HcParallel, format!("spec.liveMigrationConfig.{key}"))], "{key}={bad}");
+            assert_eq!(
+                denied(&d),
+                vec![(Rule::HcParallel, format!("spec.liveMigrationConfig.{key}"))],
+                "{key}={bad}"
+            );
         }
     }
     let w = only_warning(
@@ -120,9 +136,21 @@ fn parallel_limits() {
 fn timeouts() {
     for key in ["completionTimeoutPerGiB", "progressTimeout"] {
         let field = format!("spec.liveMigrationConfig.{key}");
-        only_denial(&judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(-1))), Rule::HcTimeout, &field);
-        only_warning(&judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(0))), Rule::HcTimeout, &field);
-        only_denial(&judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(1e30))), Rule::HcTimeout, &field);
+        only_denial(
+            &judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(-1))),
+            Rule::HcTimeout,
+            &field,
+        );
+        only_warning(
+            &judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(0))),
+            Rule::HcTimeout,
+            &field,
+        );
+        only_denial(
+            &judge_hc(HcVersion::V1Beta1, lm(&format!("/{key}"), json!(1e30))),
+            Rule::HcTimeout,
+            &field,
+        );
     }
 }
 
@@ -134,7 +162,11 @@ fn bandwidth() {
         assert!(d.denials.is_empty() && d.warnings.is_empty(), "{ok}: {d:#?}");
     }
     for bad in [json!("-64Mi"), json!("fast"), json!("64 Mi"), json!(true)] {
-        only_denial(&judge_hc(HcVersion::V1Beta1, lm("/bandwidthPerMigration", bad)), Rule::HcBandwidth, field);
+        only_denial(
+            &judge_hc(HcVersion::V1Beta1, lm("/bandwidthPerMigration", bad)),
+            Rule::HcBandwidth,
+            field,
+        );
     }
     let low = set(&lm("/bandwidthPerMigration", json!("512Ki")), "/completionTimeoutPerGiB", json!(5000));
     only_warning(&judge_hc(HcVersion::V1Beta1, low), Rule::HcBandwidthLow, field);
@@ -144,7 +176,12 @@ fn bandwidth() {
 fn timeout_against_bandwidth() {
     let field = "spec.liveMigrationConfig.completionTimeoutPerGiB";
     // 64 MiB/s: one GiB takes 16 s
-    let at = |c: i64| judge_hc(HcVersion::V1Beta1, set(&lm("/bandwidthPerMigration", json!("64Mi")), "/completionTimeoutPerGiB", json!(c)));
+    let at = |c: i64| {
+        judge_hc(
+            HcVersion::V1Beta1,
+            set(&lm("/bandwidthPerMigration", json!("64Mi")), "/completionTimeoutPerGiB", json!(c)),
+        )
+    };
     let m = only_denial(&at(10), Rule::HcTimeoutVsBandwidth, field);
     assert!(m.starts_with("Invalid value: 10: one GiB takes 16 s at bandwidthPerMigration 64Mi"), "{m}");
     assert!(m.contains("set at least 32"), "{m}");

@@ -213,7 +213,8 @@ mod tests {
         for q in &all {
             let mut got: Vec<usize> = ix.overlapping(q).into_iter().map(|(_, k)| *k).collect();
             got.sort();
-            let want: Vec<usize> = all.iter().enumerate().filter(|(_, n)| overlaps(n, q)).map(|(i, _)| i).collect();
+            let want: Vec<usize> =
+                all.iter().enumerate().filter(|(_, n)| overlaps(n, q)).map(|(i, _)| i).collect();
             assert_eq!(got, want, "query {q}");
         }
     }

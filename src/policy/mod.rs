@@ -83,7 +83,8 @@ impl Policy {
         for g in &file.name_globs {
             globs.add(Glob::new(g).map_err(|source| PolicyError::Glob { glob: g.clone(), source })?);
         }
-        let globs = globs.build().map_err(|source| PolicyError::Glob { glob: file.name_globs.join(","), source })?;
+        let globs =
+            globs.build().map_err(|source| PolicyError::Glob { glob: file.name_globs.join(","), source })?;
         let mut disabled = RuleSet::default();
         for id in &file.disabled_rules {
             disabled.insert(id.parse()?);
@@ -247,12 +248,18 @@ mod tests {
         let p = Policy::from_yaml("reservedRanges:\n  pod: [10.132.0.0/14]\n  additional:\n  - {name: storage network, cidr: 192.168.50.0/24}\n").unwrap();
         let mut view = View::new();
         let pods = |p: &Policy, v: &View| -> Vec<(String, String)> {
-            p.reserved(v).filter(|r| r.what == "pod network").map(|r| (r.net.to_string(), r.source.to_string())).collect()
+            p.reserved(v)
+                .filter(|r| r.what == "pod network")
+                .map(|r| (r.net.to_string(), r.source.to_string()))
+                .collect()
         };
         assert_eq!(pods(&p, &view), vec![("10.132.0.0/14".into(), "policy".into())]);
         view.set_discovered(
             ReservedKind::Pod,
-            crate::view::Discovered { nets: vec!["10.136.0.0/14".parse().unwrap()], source: "Network cluster".into() },
+            crate::view::Discovered {
+                nets: vec!["10.136.0.0/14".parse().unwrap()],
+                source: "Network cluster".into(),
+            },
         );
         assert_eq!(pods(&p, &view), vec![("10.136.0.0/14".into(), "Network cluster".into())]);
         assert!(p.reserved(&view).any(|r| r.what == "storage network"));

@@ -85,7 +85,10 @@ fn label(policy: &Policy, obj: &DynamicObject) -> Option<bool> {
 pub(super) fn entry(policy: &Policy, obj: &DynamicObject, keep_config: bool) -> NadEntry {
     let config = config(obj);
     NadEntry {
-        key: Arc::new(NadName { namespace: object::namespace(obj).to_owned(), name: object::name(obj).to_owned() }),
+        key: Arc::new(NadName {
+            namespace: object::namespace(obj).to_owned(),
+            name: object::name(obj).to_owned(),
+        }),
         ranges: config.map(cni::claimed_ranges).unwrap_or_default(),
         migration_label: label(policy, obj),
         config: if keep_config { config.map(Arc::from) } else { None },
@@ -97,7 +100,10 @@ pub(super) fn entry(policy: &Policy, obj: &DynamicObject, keep_config: bool) -> 
 fn is_migration(ctx: &Ctx<'_>, nad: &Nad<'_>) -> bool {
     match nad.label {
         Some(marked) => marked,
-        None => ctx.view.hcs_using(nad.namespace, nad.name).next().is_some() || ctx.policy.globs.is_match(nad.name),
+        None => {
+            ctx.view.hcs_using(nad.namespace, nad.name).next().is_some()
+                || ctx.policy.globs.is_match(nad.name)
+        }
     }
 }
 
@@ -142,7 +148,10 @@ fn warn_in_use_range_change(ctx: &Ctx<'_>, nad: &Nad<'_>, old: &DynamicObject, f
         f.warn(
             Rule::NadInUseRangeChange,
             "spec.config",
-            format!("in use by HyperConverged {}: virt-handler pods keep old addresses until restarted", hc.name),
+            format!(
+                "in use by HyperConverged {}: virt-handler pods keep old addresses until restarted",
+                hc.name
+            ),
         );
     }
 }
@@ -167,7 +176,10 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
                 claim.field,
                 msg::invalid(
                     &claim.text,
-                    format!("overlaps the live-migration network {}: keep other networks off it", name_list(&hits)),
+                    format!(
+                        "overlaps the live-migration network {}: keep other networks off it",
+                        name_list(&hits)
+                    ),
                 ),
             );
         }
@@ -177,7 +189,16 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
 /// Every migration NAD rule; also used to re-judge the NAD a HyperConverged names.
 fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     let policy = ctx.policy;
-    if nad.namespace != policy.migration_namespace() {
+    if nad.namespace.is_empty() {
+        f.deny(
+            Rule::NadNamespace,
+            "metadata.namespace",
+            msg::required(format!(
+                "a live-migration NAD must be in {}: set it, or kubectl puts it in the current namespace",
+                msg::quote(policy.migration_namespace())
+            )),
+        );
+    } else if nad.namespace != policy.migration_namespace() {
         f.deny(
             Rule::NadNamespace,
             "metadata.namespace",
@@ -218,7 +239,11 @@ fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     let path = conf.main_path();
     let kind = conf.main_type();
     if !policy.file().allowed_plugin_types.iter().any(|t| t == kind) {
-        f.deny(Rule::NadPluginType, format!("{path}.type"), msg::unsupported(kind, &policy.file().allowed_plugin_types));
+        f.deny(
+            Rule::NadPluginType,
+            format!("{path}.type"),
+            msg::unsupported(kind, &policy.file().allowed_plugin_types),
+        );
     }
     if kind == "macvlan" {
         master(policy, main, path, f);
@@ -233,7 +258,10 @@ fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
                 f.deny(
                     Rule::NadRangeSelfOverlap,
                     c.field.clone(),
-                    msg::invalid(&c.text, format!("overlaps {} ({}) of the same NAD", other.field, other.net)),
+                    msg::invalid(
+                        &c.text,
+                        format!("overlaps {} ({}) of the same NAD", other.field, other.net),
+                    ),
                 );
             }
         }
@@ -248,7 +276,9 @@ fn cni_version(conf: &NetConf, f: &mut Findings) {
         }
         Some(Value::String(v)) if CNI_VERSIONS.contains(&v.as_str()) => {}
         Some(Value::String(v)) => f.deny(Rule::NadCniVersion, field, msg::unsupported(v, CNI_VERSIONS)),
-        Some(v) => f.deny(Rule::NadCniVersion, field, msg::invalid_json(v, "must be a string such as \"0.3.1\"")),
+        Some(v) => {
+            f.deny(Rule::NadCniVersion, field, msg::invalid_json(v, "must be a string such as \"0.3.1\""))
+        }
     }
 }
 
@@ -297,7 +327,10 @@ fn master(policy: &Policy, main: &Map<String, Value>, path: &str, f: &mut Findin
         return f.deny(
             Rule::NadMaster,
             field,
-            msg::invalid(master, "carries cluster traffic (forbidden by policy); use a NIC or bond dedicated to migration"),
+            msg::invalid(
+                master,
+                "carries cluster traffic (forbidden by policy); use a NIC or bond dedicated to migration",
+            ),
         );
     }
     let vlan_base = master.rsplit_once('.').filter(|(_, id)| id.parse::<u16>().is_ok()).map(|(base, _)| base);
@@ -310,7 +343,10 @@ fn master(policy: &Policy, main: &Map<String, Value>, path: &str, f: &mut Findin
         Some(base) if is_forbidden(base) => f.deny(
             Rule::NadMaster,
             field,
-            msg::invalid(master, format!("is a VLAN of {base}, which carries cluster traffic (forbidden by policy)")),
+            msg::invalid(
+                master,
+                format!("is a VLAN of {base}, which carries cluster traffic (forbidden by policy)"),
+            ),
         ),
         _ => {}
     }
@@ -323,9 +359,11 @@ fn mode(main: &Map<String, Value>, path: &str, f: &mut Findings) {
     match main.get("mode") {
         None | Some(Value::Null) => {}
         Some(Value::String(m)) if m.is_empty() || m == "bridge" || m == "private" || m == "vepa" => {}
-        Some(Value::String(m)) if m == "passthru" => {
-            f.warn(Rule::NadModePassthru, field, "passthru takes over the NIC: only one macvlan per node can use it")
-        }
+        Some(Value::String(m)) if m == "passthru" => f.warn(
+            Rule::NadModePassthru,
+            field,
+            "passthru takes over the NIC: only one macvlan per node can use it",
+        ),
         Some(Value::String(m)) => f.deny(Rule::NadMode, field, msg::unsupported(m, MODES)),
         Some(v) => f.deny(Rule::NadMode, field, msg::invalid_json(v, "must be a string")),
     }
@@ -339,7 +377,11 @@ fn mtu(main: &Map<String, Value>, path: &str, f: &mut Findings) {
         None => v.is_null(),
     };
     if !ok {
-        f.deny(Rule::NadMtu, field, msg::invalid_json(v, "must be an integer: 0 (the master's MTU) or 68-65535"));
+        f.deny(
+            Rule::NadMtu,
+            field,
+            msg::invalid_json(v, "must be an integer: 0 (the master's MTU) or 68-65535"),
+        );
     }
 }
 
@@ -422,11 +464,17 @@ fn whereabouts(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &mut Fi
                 let base = format!("{field}.ipRanges[{i}]");
                 match e {
                     Value::Object(holder) => specs.push(RangeSpec { base, holder }),
-                    v => f.deny(Rule::NadRange, base, msg::invalid_json(v, "must be an object with a \"range\"")),
+                    v => f.deny(
+                        Rule::NadRange,
+                        base,
+                        msg::invalid_json(v, "must be an object with a \"range\""),
+                    ),
                 }
             }
         }
-        Some(v) => f.deny(Rule::NadRange, format!("{field}.ipRanges"), msg::invalid_json(v, "must be a list")),
+        Some(v) => {
+            f.deny(Rule::NadRange, format!("{field}.ipRanges"), msg::invalid_json(v, "must be a list"))
+        }
     }
     if specs.is_empty() {
         f.deny(
@@ -455,12 +503,20 @@ struct Allocatable {
     excludes: Vec<IpNet>,
 }
 
-fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> Option<(Claimed, Allocatable)> {
+fn whereabouts_range(
+    ctx: &Ctx<'_>,
+    spec: &RangeSpec<'_>,
+    f: &mut Findings,
+) -> Option<(Claimed, Allocatable)> {
     let field = format!("{}.range", spec.base);
     let text = match spec.holder.get("range") {
         Some(Value::String(t)) => t.as_str(),
         None | Some(Value::Null) => {
-            f.deny(Rule::NadRange, field, msg::required("each ipRanges entry needs a range, e.g. \"192.168.99.0/24\""));
+            f.deny(
+                Rule::NadRange,
+                field,
+                msg::required("each ipRanges entry needs a range, e.g. \"192.168.99.0/24\""),
+            );
             return None;
         }
         Some(v) => {
@@ -486,14 +542,14 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
     }
     let start = bound(spec, "range_start", &cidr, f);
     let end = bound(spec, "range_end", &cidr, f);
-    if let (Some(s), Some(e)) = (start, end) {
-        if ranges::to_u128(s) > ranges::to_u128(e) {
-            f.deny(
-                Rule::NadRangeBounds,
-                format!("{}.range_end", spec.base),
-                msg::invalid(&e.to_string(), format!("is before range_start {s}")),
-            );
-        }
+    if let (Some(s), Some(e)) = (start, end)
+        && ranges::to_u128(s) > ranges::to_u128(e)
+    {
+        f.deny(
+            Rule::NadRangeBounds,
+            format!("{}.range_end", spec.base),
+            msg::invalid(&e.to_string(), format!("is before range_start {s}")),
+        );
     }
     if let Some(s) = start {
         lo = lo.max(ranges::to_u128(s));
@@ -507,7 +563,10 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
         f.deny(
             Rule::NadRangeTooSmall,
             field.clone(),
-            msg::invalid(text, "whereabouts cannot allocate from a /31, /32, /127 or /128; use at least a /30"),
+            msg::invalid(
+                text,
+                "whereabouts cannot allocate from a /31, /32, /127 or /128; use at least a /30",
+            ),
         );
     }
     let usable = ranges::usable(&cidr, lo, hi, &excludes);
@@ -535,7 +594,11 @@ fn bound(spec: &RangeSpec<'_>, key: &str, cidr: &IpNet, f: &mut Findings) -> Opt
         }
     };
     let Ok(ip) = text.trim().parse::<IpAddr>() else {
-        f.deny(Rule::NadRangeBounds, field, msg::invalid(text, "not an IP address (whereabouts would silently ignore it)"));
+        f.deny(
+            Rule::NadRangeBounds,
+            field,
+            msg::invalid(text, "not an IP address (whereabouts would silently ignore it)"),
+        );
         return None;
     };
     if !cidr.contains(&ip) {
@@ -590,16 +653,28 @@ fn capacity(ctx: &Ctx<'_>, field: &str, text: &str, usable: u128, f: &mut Findin
             ),
         );
     } else if usable < nodes.saturating_mul(2) {
-        f.warn(Rule::NadCapacityLow, field, format!("{usable} addresses for {nodes} nodes: little room to grow"));
+        f.warn(
+            Rule::NadCapacityLow,
+            field,
+            format!("{usable} addresses for {nodes} nodes: little room to grow"),
+        );
     }
 }
 
-fn gateway(ipam: &Map<String, Value>, field: &str, claims: &[Claimed], alloc: &[Allocatable], f: &mut Findings) {
+fn gateway(
+    ipam: &Map<String, Value>,
+    field: &str,
+    claims: &[Claimed],
+    alloc: &[Allocatable],
+    f: &mut Findings,
+) {
     let field = format!("{field}.gateway");
     let text = match ipam.get("gateway") {
         None | Some(Value::Null) => return,
         Some(Value::String(t)) => t.as_str(),
-        Some(v) => return f.deny(Rule::NadGateway, field, msg::invalid_json(v, "must be an IP address string")),
+        Some(v) => {
+            return f.deny(Rule::NadGateway, field, msg::invalid_json(v, "must be an IP address string"));
+        }
     };
     let Ok(gw) = text.trim().parse::<IpAddr>() else {
         return f.deny(Rule::NadGateway, field, msg::invalid(text, "not an IP address"));
@@ -609,7 +684,11 @@ fn gateway(ipam: &Map<String, Value>, field: &str, claims: &[Claimed], alloc: &[
     }
     let Some(i) = claims.iter().position(|c| c.net.contains(&gw)) else {
         let nets: Vec<String> = claims.iter().map(|c| c.net.to_string()).collect();
-        return f.deny(Rule::NadGateway, field, msg::invalid(text, format!("outside every range ({})", nets.join(", "))));
+        return f.deny(
+            Rule::NadGateway,
+            field,
+            msg::invalid(text, format!("outside every range ({})", nets.join(", "))),
+        );
     };
     let a = &alloc[i];
     let host = IpNet::from(gw);
@@ -633,7 +712,10 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claimed, f: &mut Findings) {
             f.deny(
                 Rule::NadRangeUnroutable,
                 c.field.clone(),
-                msg::invalid(&c.text, format!("overlaps the {what} range {net}, which never routes between nodes")),
+                msg::invalid(
+                    &c.text,
+                    format!("overlaps the {what} range {net}, which never routes between nodes"),
+                ),
             );
         }
     }

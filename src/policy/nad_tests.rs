@@ -63,9 +63,17 @@ fn config_invalid() {
 
 #[test]
 fn cni_version() {
-    let m = only_denial(&judge_cfg(&cfg("/cniVersion", json!("0.5.0"))), Rule::NadCniVersion, "spec.config.cniVersion");
+    let m = only_denial(
+        &judge_cfg(&cfg("/cniVersion", json!("0.5.0"))),
+        Rule::NadCniVersion,
+        "spec.config.cniVersion",
+    );
     assert!(m.starts_with("Unsupported value: \"0.5.0\": supported values: \"0.1.0\""), "{m}");
-    only_denial(&judge_cfg(&unset(&reference_config(), "/cniVersion")), Rule::NadCniVersion, "spec.config.cniVersion");
+    only_denial(
+        &judge_cfg(&unset(&reference_config(), "/cniVersion")),
+        Rule::NadCniVersion,
+        "spec.config.cniVersion",
+    );
     only_denial(&judge_cfg(&cfg("/cniVersion", json!(1))), Rule::NadCniVersion, "spec.config.cniVersion");
 }
 
@@ -81,7 +89,8 @@ fn conflist_main_plugin_and_chained_plugins() {
     let main = main.as_object_mut().unwrap();
     main.remove("cniVersion");
     main.remove("name");
-    let list = json!({"cniVersion":"1.0.0","name":"migration-bridge","plugins":[main.clone(),{"type":"tuning"}]});
+    let list =
+        json!({"cniVersion":"1.0.0","name":"migration-bridge","plugins":[main.clone(),{"type":"tuning"}]});
     let d = judge_cfg(&list);
     assert!(d.denials.is_empty() && d.warnings.is_empty(), "{d:#?}");
     let no_master = set(&list, "/plugins/0/master", Value::Null);
@@ -90,7 +99,11 @@ fn conflist_main_plugin_and_chained_plugins() {
 
 #[test]
 fn master() {
-    let m = only_denial(&judge_cfg(&unset(&reference_config(), "/master")), Rule::NadMaster, "spec.config.master");
+    let m = only_denial(
+        &judge_cfg(&unset(&reference_config(), "/master")),
+        Rule::NadMaster,
+        "spec.config.master",
+    );
     assert!(m.starts_with("Required value: ") && m.contains("default-route"), "{m}");
     for bad in ["", "this-name-is-too-long", "a/b", "eth 1", "bond:1", ".."] {
         let m = only_denial(&judge_cfg(&cfg("/master", json!(bad))), Rule::NadMaster, "spec.config.master");
@@ -119,7 +132,10 @@ fn management_interfaces_and_their_vlans() {
 #[test]
 fn mode() {
     let m = only_denial(&judge_cfg(&cfg("/mode", json!("passthrough"))), Rule::NadMode, "spec.config.mode");
-    assert_eq!(m, r#"Unsupported value: "passthrough": supported values: "bridge", "private", "vepa", "passthru""#);
+    assert_eq!(
+        m,
+        r#"Unsupported value: "passthrough": supported values: "bridge", "private", "vepa", "passthru""#
+    );
     only_warning(&judge_cfg(&cfg("/mode", json!("passthru"))), Rule::NadModePassthru, "spec.config.mode");
     for ok in ["private", "vepa", ""] {
         assert!(judge_cfg(&cfg("/mode", json!(ok))).denials.is_empty());
@@ -132,7 +148,9 @@ fn mtu() {
     for ok in [json!(0), json!(68), json!(9000), json!(65535)] {
         assert!(judge_cfg(&cfg("/mtu", ok.clone())).denials.is_empty(), "{ok}");
     }
-    for bad in [json!(67), json!(65536), json!(-1), json!("1500"), json!(1500.5), json!(18446744073709551615u64)] {
+    for bad in
+        [json!(67), json!(65536), json!(-1), json!("1500"), json!(1500.5), json!(18446744073709551615u64)]
+    {
         only_denial(&judge_cfg(&cfg("/mtu", bad)), Rule::NadMtu, "spec.config.mtu");
     }
 }
@@ -160,8 +178,16 @@ fn other_allowed_ipam_types_are_still_placed() {
 
 #[test]
 fn range_syntax() {
-    only_denial(&judge_cfg(&unset(&reference_config(), "/ipam/range")), Rule::NadRange, "spec.config.ipam.range");
-    let m = only_denial(&judge_cfg(&cfg("/ipam/range", json!("192.168.99.0"))), Rule::NadRange, "spec.config.ipam.range");
+    only_denial(
+        &judge_cfg(&unset(&reference_config(), "/ipam/range")),
+        Rule::NadRange,
+        "spec.config.ipam.range",
+    );
+    let m = only_denial(
+        &judge_cfg(&cfg("/ipam/range", json!("192.168.99.0"))),
+        Rule::NadRange,
+        "spec.config.ipam.range",
+    );
     assert!(m.starts_with("Invalid value: \"192.168.99.0\": not a CIDR"), "{m}");
     let m = only_denial(
         &judge_cfg(&cfg("/ipam/range", json!("192.168.99.200-192.168.99.10/24"))),
@@ -174,7 +200,8 @@ fn range_syntax() {
         Rule::NadRange,
         "spec.config.ipam.range",
     );
-    let ip_ranges = cfg("/ipam", json!({"type":"whereabouts","ipRanges":[{"range":"192.168.99.0/24"},{"exclude":[]}]}));
+    let ip_ranges =
+        cfg("/ipam", json!({"type":"whereabouts","ipRanges":[{"range":"192.168.99.0/24"},{"exclude":[]}]}));
     only_denial(&judge_cfg(&ip_ranges), Rule::NadRange, "spec.config.ipam.ipRanges[1].range");
     let start_end = cfg("/ipam/range", json!("192.168.99.10-192.168.99.200/24"));
     assert!(judge_cfg(&start_end).denials.is_empty());
@@ -182,20 +209,35 @@ fn range_syntax() {
 
 #[test]
 fn host_bits_warn() {
-    let w = only_warning(&judge_cfg(&cfg("/ipam/range", json!("192.168.99.7/24"))), Rule::NadRangeHostBits, "spec.config.ipam.range");
+    let w = only_warning(
+        &judge_cfg(&cfg("/ipam/range", json!("192.168.99.7/24"))),
+        Rule::NadRangeHostBits,
+        "spec.config.ipam.range",
+    );
     assert!(w.contains("192.168.99.0/24"), "{w}");
 }
 
 #[test]
 fn range_start_and_end() {
     let j = |start: Value, end: Value| {
-        judge_cfg(&cfg("/ipam", json!({"type":"whereabouts","range":"192.168.99.0/24","range_start":start,"range_end":end})))
+        judge_cfg(&cfg(
+            "/ipam",
+            json!({"type":"whereabouts","range":"192.168.99.0/24","range_start":start,"range_end":end}),
+        ))
     };
     assert!(j(json!("192.168.99.10"), json!("192.168.99.20")).denials.is_empty());
-    let m = only_denial(&j(json!("192.168.98.10"), Value::Null), Rule::NadRangeBounds, "spec.config.ipam.range_start");
+    let m = only_denial(
+        &j(json!("192.168.98.10"), Value::Null),
+        Rule::NadRangeBounds,
+        "spec.config.ipam.range_start",
+    );
     assert!(m.contains("outside the range 192.168.99.0/24"), "{m}");
     only_denial(&j(json!("nope"), Value::Null), Rule::NadRangeBounds, "spec.config.ipam.range_start");
-    only_denial(&j(json!("192.168.99.30"), json!("192.168.99.20")), Rule::NadRangeBounds, "spec.config.ipam.range_end");
+    only_denial(
+        &j(json!("192.168.99.30"), json!("192.168.99.20")),
+        Rule::NadRangeBounds,
+        "spec.config.ipam.range_end",
+    );
     let per_entry = cfg(
         "/ipam",
         json!({"type":"whereabouts","ipRanges":[{"range":"192.168.99.0/24","range_end":"192.168.100.1"}]}),
@@ -205,12 +247,18 @@ fn range_start_and_end() {
 
 #[test]
 fn excludes() {
-    let j = |ex: Value| judge_cfg(&cfg("/ipam", json!({"type":"whereabouts","range":"192.168.99.0/24","exclude":ex})));
+    let j = |ex: Value| {
+        judge_cfg(&cfg("/ipam", json!({"type":"whereabouts","range":"192.168.99.0/24","exclude":ex})))
+    };
     assert!(j(json!(["192.168.99.0/28", "192.168.99.250"])).denials.is_empty());
     let m = only_denial(&j(json!(["10.0.0.0/24"])), Rule::NadExclude, "spec.config.ipam.exclude[0]");
     assert!(m.contains("outside the range"), "{m}");
     only_denial(&j(json!(["x"])), Rule::NadExclude, "spec.config.ipam.exclude[0]");
-    only_denial(&j(json!(["192.168.99.0/25", "192.168.99.128/25"])), Rule::NadExclude, "spec.config.ipam.exclude");
+    only_denial(
+        &j(json!(["192.168.99.0/25", "192.168.99.128/25"])),
+        Rule::NadExclude,
+        "spec.config.ipam.exclude",
+    );
 }
 
 #[test]
@@ -227,7 +275,9 @@ fn gateway() {
         Rule::NadGatewayAllocatable,
         "spec.config.ipam.gateway",
     );
-    let excluded = j(json!({"type":"whereabouts","range":"192.168.99.0/24","gateway":"192.168.99.1","exclude":["192.168.99.1/32"]}));
+    let excluded = j(
+        json!({"type":"whereabouts","range":"192.168.99.0/24","gateway":"192.168.99.1","exclude":["192.168.99.1/32"]}),
+    );
     assert!(excluded.denials.is_empty() && excluded.warnings.is_empty(), "{excluded:#?}");
     let outside_start =
         j(json!({"type":"whereabouts","range":"192.168.99.10-192.168.99.20/24","gateway":"192.168.99.1"}));
@@ -238,21 +288,36 @@ fn gateway() {
 fn too_small() {
     for r in ["192.168.99.0/31", "192.168.99.1/32", "fd00::/127", "fd00::1/128"] {
         let d = judge_cfg(&cfg("/ipam/range", json!(r)));
-        assert!(denied(&d).contains(&(Rule::NadRangeTooSmall, "spec.config.ipam.range".into())), "{r}: {d:#?}");
+        assert!(
+            denied(&d).contains(&(Rule::NadRangeTooSmall, "spec.config.ipam.range".into())),
+            "{r}: {d:#?}"
+        );
     }
 }
 
 #[test]
 fn self_overlap() {
-    let c = cfg("/ipam", json!({"type":"whereabouts","range":"192.168.99.0/24","ipRanges":[{"range":"192.168.99.128/25"},{"range":"fd00:99::/64"}]}));
+    let c = cfg(
+        "/ipam",
+        json!({"type":"whereabouts","range":"192.168.99.0/24","ipRanges":[{"range":"192.168.99.128/25"},{"range":"fd00:99::/64"}]}),
+    );
     let m = only_denial(&judge_cfg(&c), Rule::NadRangeSelfOverlap, "spec.config.ipam.ipRanges[0].range");
     assert!(m.contains("spec.config.ipam.range"), "{m}");
 }
 
 #[test]
 fn unroutable() {
-    for (r, what) in [("127.0.0.0/24", "loopback"), ("169.254.1.0/24", "link-local"), ("fe80::/64", "link-local"), ("224.1.0.0/16", "multicast")] {
-        let m = only_denial(&judge_cfg(&cfg("/ipam/range", json!(r))), Rule::NadRangeUnroutable, "spec.config.ipam.range");
+    for (r, what) in [
+        ("127.0.0.0/24", "loopback"),
+        ("169.254.1.0/24", "link-local"),
+        ("fe80::/64", "link-local"),
+        ("224.1.0.0/16", "multicast"),
+    ] {
+        let m = only_denial(
+            &judge_cfg(&cfg("/ipam/range", json!(r))),
+            Rule::NadRangeUnroutable,
+            "spec.config.ipam.range",
+        );
         assert!(m.contains(what), "{m}");
     }
     let d = judge_cfg(&cfg("/ipam/range", json!("0.0.0.0/0")));
@@ -270,7 +335,10 @@ fn capacity() {
     let tight = nad(&cfg("/ipam/range", json!("192.168.99.0/29")));
     only_warning(&judge(&tight, &refs), Rule::NadCapacityLow, "spec.config.ipam.range");
     // excludes count against capacity
-    let excl = nad(&cfg("/ipam", json!({"type":"whereabouts","range":"192.168.99.0/28","exclude":["192.168.99.0/29"]})));
+    let excl = nad(&cfg(
+        "/ipam",
+        json!({"type":"whereabouts","range":"192.168.99.0/28","exclude":["192.168.99.0/29"]}),
+    ));
     only_warning(&judge(&excl, &refs), Rule::NadCapacityLow, "spec.config.ipam.range");
     // no nodes known: no judgement
     assert!(judge(&small, &[]).denials.is_empty());
@@ -285,27 +353,48 @@ fn capacity() {
 
 #[test]
 fn reserved_ranges() {
-    let m = only_denial(&judge_cfg(&cfg("/ipam/range", json!("10.129.64.0/24"))), Rule::NadOverlapReserved, "spec.config.ipam.range");
+    let m = only_denial(
+        &judge_cfg(&cfg("/ipam/range", json!("10.129.64.0/24"))),
+        Rule::NadOverlapReserved,
+        "spec.config.ipam.range",
+    );
     assert_eq!(m, "Invalid value: \"10.129.64.0/24\": overlaps the pod network 10.128.0.0/14");
-    let m = only_denial(&judge_cfg(&cfg("/ipam/range", json!("172.30.8.0/24"))), Rule::NadOverlapReserved, "spec.config.ipam.range");
+    let m = only_denial(
+        &judge_cfg(&cfg("/ipam/range", json!("172.30.8.0/24"))),
+        Rule::NadOverlapReserved,
+        "spec.config.ipam.range",
+    );
     assert!(m.ends_with("overlaps the service network 172.30.0.0/16"), "{m}");
     for r in ["10.0.1.0/24", "100.64.3.0/24", "100.88.0.0/24", "fd98::/64", "fd97::/64", "fd69::/120"] {
-        only_denial(&judge_cfg(&cfg("/ipam/range", json!(r))), Rule::NadOverlapReserved, "spec.config.ipam.range");
+        only_denial(
+            &judge_cfg(&cfg("/ipam/range", json!(r))),
+            Rule::NadOverlapReserved,
+            "spec.config.ipam.range",
+        );
     }
 }
 
 #[test]
 fn cluster_network_config_replaces_defaults() {
-    let network = obj(json!({"apiVersion":"config.openshift.io/v1","kind":"Network","metadata":{"name":"cluster"},
-        "spec":{"clusterNetwork":[{"cidr":"10.132.0.0/14","hostPrefix":23}],"serviceNetwork":["172.31.0.0/16"]}}));
+    let network = obj(
+        json!({"apiVersion":"config.openshift.io/v1","kind":"Network","metadata":{"name":"cluster"},
+        "spec":{"clusterNetwork":[{"cidr":"10.132.0.0/14","hostPrefix":23}],"serviceNetwork":["172.31.0.0/16"]}}),
+    );
     assert!(judge(&nad(&cfg("/ipam/range", json!("10.129.64.0/24"))), &[&network]).allowed());
-    let m = only_denial(&judge(&nad(&cfg("/ipam/range", json!("10.133.0.0/24"))), &[&network]), Rule::NadOverlapReserved, "spec.config.ipam.range");
+    let m = only_denial(
+        &judge(&nad(&cfg("/ipam/range", json!("10.133.0.0/24"))), &[&network]),
+        Rule::NadOverlapReserved,
+        "spec.config.ipam.range",
+    );
     assert!(m.contains("pod network 10.132.0.0/14 (from Network cluster spec.clusterNetwork)"), "{m}");
 }
 
 #[test]
 fn policy_reserved_ranges() {
-    let policy = Policy::from_yaml("reservedRanges:\n  additional:\n  - {name: storage network, cidr: 192.168.0.0/16}\n").unwrap();
+    let policy = Policy::from_yaml(
+        "reservedRanges:\n  additional:\n  - {name: storage network, cidr: 192.168.0.0/16}\n",
+    )
+    .unwrap();
     let n = nad(&reference_config());
     let d = judge_with(&policy, Operation::Create, &n, None, &view(&[&n]));
     let m = only_denial(&d, Rule::NadOverlapReserved, "spec.config.ipam.range");
@@ -314,10 +403,25 @@ fn policy_reserved_ranges() {
 
 #[test]
 fn overlap_with_other_nads() {
-    let other = nad_in("vms", "tenant-a", &json!({"cniVersion":"0.3.1","type":"bridge","ipam":{"type":"host-local","subnet":"192.168.99.128/25"}}));
-    let m = only_denial(&judge(&nad(&reference_config()), &[&other]), Rule::NadOverlapNad, "spec.config.ipam.range");
-    assert_eq!(m, "Invalid value: \"192.168.99.0/24\": overlaps NetworkAttachmentDefinition vms/tenant-a (192.168.99.128/25)");
-    let apart = nad_in("vms", "tenant-b", &json!({"type":"bridge","ipam":{"type":"host-local","subnet":"192.168.100.0/24"}}));
+    let other = nad_in(
+        "vms",
+        "tenant-a",
+        &json!({"cniVersion":"0.3.1","type":"bridge","ipam":{"type":"host-local","subnet":"192.168.99.128/25"}}),
+    );
+    let m = only_denial(
+        &judge(&nad(&reference_config()), &[&other]),
+        Rule::NadOverlapNad,
+        "spec.config.ipam.range",
+    );
+    assert_eq!(
+        m,
+        "Invalid value: \"192.168.99.0/24\": overlaps NetworkAttachmentDefinition vms/tenant-a (192.168.99.128/25)"
+    );
+    let apart = nad_in(
+        "vms",
+        "tenant-b",
+        &json!({"type":"bridge","ipam":{"type":"host-local","subnet":"192.168.100.0/24"}}),
+    );
     assert!(judge(&nad(&reference_config()), &[&apart]).allowed());
 }
 
@@ -327,22 +431,32 @@ fn many_overlaps_stay_one_short_line() {
         .map(|i| nad_in("vms", &format!("n{i:02}"), &json!({"type":"bridge","ipam":{"type":"static","addresses":[{"address":format!("192.168.99.{i}/32")}]}})))
         .collect();
     let refs: Vec<_> = others.iter().collect();
-    let m = only_denial(&judge(&nad(&reference_config()), &refs), Rule::NadOverlapNad, "spec.config.ipam.range");
+    let m =
+        only_denial(&judge(&nad(&reference_config()), &refs), Rule::NadOverlapNad, "spec.config.ipam.range");
     assert!(m.ends_with("and 47 more"), "{m}");
 }
 
 #[test]
 fn other_nads_stay_off_the_migration_subnet() {
     let migration = nad(&reference_config());
-    let vm_net = nad_in("vms", "vm-net", &json!({"cniVersion":"0.3.1","type":"bridge","ipam":{"type":"whereabouts","range":"192.168.99.64/26"}}));
+    let vm_net = nad_in(
+        "vms",
+        "vm-net",
+        &json!({"cniVersion":"0.3.1","type":"bridge","ipam":{"type":"whereabouts","range":"192.168.99.64/26"}}),
+    );
     let m = only_denial(&judge(&vm_net, &[&migration]), Rule::NadOverlapMigration, "spec.config.ipam.range");
     assert!(m.contains("openshift-cnv/migration-bridge (192.168.99.0/24)"), "{m}");
-    let elsewhere = nad_in("vms", "vm-net", &json!({"type":"bridge","ipam":{"type":"whereabouts","range":"10.200.0.0/24"}}));
+    let elsewhere = nad_in(
+        "vms",
+        "vm-net",
+        &json!({"type":"bridge","ipam":{"type":"whereabouts","range":"10.200.0.0/24"}}),
+    );
     assert!(judge(&elsewhere, &[&migration]).allowed());
     let garbage = nad_in("vms", "vm-net", &json!("not json at all"));
     assert!(judge(&garbage, &[&migration]).allowed());
     // two non-migration NADs may overlap each other: not ours to police
-    let a = nad_in("vms", "a", &json!({"type":"bridge","ipam":{"type":"host-local","subnet":"10.200.0.0/24"}}));
+    let a =
+        nad_in("vms", "a", &json!({"type":"bridge","ipam":{"type":"host-local","subnet":"10.200.0.0/24"}}));
     assert!(judge(&elsewhere, &[&a]).allowed());
 }
 
@@ -353,7 +467,10 @@ fn deleting_the_nad_in_use_is_denied() {
     let v = view(&[&n, &hc]);
     let d = judge_with(&Policy::default(), Operation::Delete, &n, None, &v);
     let m = only_denial(&d, Rule::NadInUse, "metadata.name");
-    assert!(m.contains("openshift-cnv/kubevirt-hyperconverged") && m.contains("liveMigrationConfig.network"), "{m}");
+    assert!(
+        m.contains("openshift-cnv/kubevirt-hyperconverged") && m.contains("liveMigrationConfig.network"),
+        "{m}"
+    );
     let unused = nad_in(NS, "spare-migration", &reference_config());
     assert!(judge_with(&Policy::default(), Operation::Delete, &unused, None, &v).allowed());
 }

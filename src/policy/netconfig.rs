@@ -8,7 +8,11 @@ use super::object::get;
 use crate::view::{Discovered, ReservedKind};
 
 fn cidrs<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<IpNet> {
-    values.filter_map(Value::as_str).filter_map(|s| s.trim().parse::<IpNet>().ok()).map(|n| n.trunc()).collect()
+    values
+        .filter_map(Value::as_str)
+        .filter_map(|s| s.trim().parse::<IpNet>().ok())
+        .map(|n| n.trunc())
+        .collect()
 }
 
 fn list<'a>(v: &'a Value, path: &[&str]) -> impl Iterator<Item = &'a Value> {
@@ -38,7 +42,10 @@ pub fn cluster_network(data: &Value) -> Vec<(ReservedKind, Discovered)> {
     let mut external = cidrs(list(data, &["spec", "externalIP", "autoAssignCIDRs"]));
     external.extend(cidrs(list(data, &["spec", "externalIP", "policy", "allowedCIDRs"])));
     if !external.is_empty() {
-        out.push((ReservedKind::ExternalIp, Discovered { nets: external, source: "Network cluster spec.externalIP".into() }));
+        out.push((
+            ReservedKind::ExternalIp,
+            Discovered { nets: external, source: "Network cluster spec.externalIP".into() },
+        ));
     }
     out
 }
@@ -52,20 +59,39 @@ pub fn operator_network(data: &Value) -> Vec<(ReservedKind, IpNet, String)> {
         get(data, &path)?.as_str()?.trim().parse::<IpNet>().ok().map(|n| n.trunc())
     };
     let candidates: [(ReservedKind, &[&[&str]]); 3] = [
-        (ReservedKind::OvnJoin, &[&["ipv4", "internalJoinSubnet"], &["v4InternalSubnet"], &["ipv6", "internalJoinSubnet"], &["v6InternalSubnet"]]),
-        (ReservedKind::OvnTransit, &[&["ipv4", "internalTransitSwitchSubnet"], &["ipv6", "internalTransitSwitchSubnet"]]),
+        (
+            ReservedKind::OvnJoin,
+            &[
+                &["ipv4", "internalJoinSubnet"],
+                &["v4InternalSubnet"],
+                &["ipv6", "internalJoinSubnet"],
+                &["v6InternalSubnet"],
+            ],
+        ),
+        (
+            ReservedKind::OvnTransit,
+            &[&["ipv4", "internalTransitSwitchSubnet"], &["ipv6", "internalTransitSwitchSubnet"]],
+        ),
         (
             ReservedKind::OvnMasquerade,
-            &[&["gatewayConfig", "ipv4", "internalMasqueradeSubnet"], &["gatewayConfig", "ipv6", "internalMasqueradeSubnet"]],
+            &[
+                &["gatewayConfig", "ipv4", "internalMasqueradeSubnet"],
+                &["gatewayConfig", "ipv6", "internalMasqueradeSubnet"],
+            ],
         ),
     ];
     let mut out: Vec<(ReservedKind, IpNet, String)> = Vec::new();
     for (kind, paths) in candidates {
         for path in paths {
             if let Some(net) = at(path) {
-                let same_family = out.iter().any(|(k, n, _)| *k == kind && n.max_prefix_len() == net.max_prefix_len());
+                let same_family =
+                    out.iter().any(|(k, n, _)| *k == kind && n.max_prefix_len() == net.max_prefix_len());
                 if !same_family {
-                    out.push((kind, net, format!("Network.operator cluster ovnKubernetesConfig.{}", path.join("."))));
+                    out.push((
+                        kind,
+                        net,
+                        format!("Network.operator cluster ovnKubernetesConfig.{}", path.join(".")),
+                    ));
                 }
             }
         }
@@ -93,13 +119,19 @@ struct MachineNetwork {
 /// The machine network from the installer's `install-config` YAML. Only `networking.machineNetwork`
 /// is read: the rest of that document (pull secret, SSH keys) is never kept.
 pub fn machine_network(install_config: &str) -> Result<Vec<IpNet>, String> {
-    let parsed: InstallConfig =
-        serde_saphyr::from_str(install_config).map_err(|e| format!("install-config is not valid YAML: {e}"))?;
+    let parsed: InstallConfig = serde_saphyr::from_str(install_config)
+        .map_err(|e| format!("install-config is not valid YAML: {e}"))?;
     parsed
         .networking
         .machine_network
         .iter()
-        .map(|m| m.cidr.trim().parse::<IpNet>().map(|n| n.trunc()).map_err(|_| format!("machineNetwork cidr {:?} is not a CIDR", m.cidr)))
+        .map(|m| {
+            m.cidr
+                .trim()
+                .parse::<IpNet>()
+                .map(|n| n.trunc())
+                .map_err(|_| format!("machineNetwork cidr {:?} is not a CIDR", m.cidr))
+        })
         .collect()
 }
 

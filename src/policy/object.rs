@@ -109,7 +109,10 @@ mod tests {
             Kind::from_api_version("hco.kubevirt.io/v1beta1", "HyperConverged"),
             Kind::HyperConverged(HcVersion::V1Beta1)
         );
-        assert_eq!(Kind::from_api_version("hco.kubevirt.io/v1", "HyperConverged"), Kind::HyperConverged(HcVersion::V1));
+        assert_eq!(
+            Kind::from_api_version("hco.kubevirt.io/v1", "HyperConverged"),
+            Kind::HyperConverged(HcVersion::V1)
+        );
         assert_eq!(Kind::from_api_version("hco.kubevirt.io/v2", "HyperConverged"), Kind::Other);
         assert_eq!(Kind::from_api_version("v1", "Node"), Kind::Node);
         assert_eq!(Kind::from_api_version("config.openshift.io/v1", "Network"), Kind::ClusterNetwork);

@@ -51,7 +51,9 @@ impl WhereaboutsRange {
 /// Why a range string is not one whereabouts can use; the text completes "Invalid value: …: ".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RangeError {
-    #[error("not a CIDR (like 192.168.99.0/24) or a start-end/prefix range (like 192.168.99.10-192.168.99.200/24)")]
+    #[error(
+        "not a CIDR (like 192.168.99.0/24) or a start-end/prefix range (like 192.168.99.10-192.168.99.200/24)"
+    )]
     Syntax,
     #[error("start {0} is not an IP address")]
     Start(String),
@@ -71,7 +73,8 @@ pub fn parse_range(text: &str) -> Result<WhereaboutsRange, RangeError> {
         }
         Some((start, end_cidr)) => {
             let written: IpNet = end_cidr.trim().parse().map_err(|_| RangeError::Syntax)?;
-            let start: IpAddr = start.trim().parse().map_err(|_| RangeError::Start(start.trim().to_owned()))?;
+            let start: IpAddr =
+                start.trim().parse().map_err(|_| RangeError::Start(start.trim().to_owned()))?;
             let end = written.addr();
             let cidr = written.trunc();
             if !cidr.contains(&start) {
@@ -176,7 +179,10 @@ mod tests {
         assert_eq!(parse_range("192.168.99.0"), Err(RangeError::Syntax));
         assert_eq!(parse_range("banana"), Err(RangeError::Syntax));
         assert_eq!(parse_range("x-192.168.99.200/24"), Err(RangeError::Start("x".into())));
-        assert!(matches!(parse_range("192.168.98.10-192.168.99.200/24"), Err(RangeError::StartOutside { .. })));
+        assert!(matches!(
+            parse_range("192.168.98.10-192.168.99.200/24"),
+            Err(RangeError::StartOutside { .. })
+        ));
         assert!(matches!(parse_range("192.168.99.200-192.168.99.10/24"), Err(RangeError::Reversed { .. })));
     }
 
@@ -186,7 +192,10 @@ mod tests {
         assert_eq!(count("192.168.99.0/30", &[]), 2);
         assert_eq!(count("192.168.99.0/24", &["192.168.99.0/28"]), 254 - 15);
         // overlapping and repeated excludes count once
-        assert_eq!(count("192.168.99.0/24", &["192.168.99.0/28", "192.168.99.8/29", "192.168.99.1"]), 254 - 15);
+        assert_eq!(
+            count("192.168.99.0/24", &["192.168.99.0/28", "192.168.99.8/29", "192.168.99.1"]),
+            254 - 15
+        );
         // excludes outside the range do not count
         assert_eq!(count("192.168.99.0/24", &["10.0.0.0/8", "fd00::1"]), 254);
         assert_eq!(count("192.168.99.0/24", &["192.168.99.0/24"]), 0);

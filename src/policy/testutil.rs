@@ -58,7 +58,13 @@ pub fn view(objects: &[&DynamicObject]) -> View {
     feed::view_of(&Policy::default(), objects.iter().copied())
 }
 
-pub fn judge_with(policy: &Policy, op: Operation, o: &DynamicObject, old: Option<&DynamicObject>, v: &View) -> Decision {
+pub fn judge_with(
+    policy: &Policy,
+    op: Operation,
+    o: &DynamicObject,
+    old: Option<&DynamicObject>,
+    v: &View,
+) -> Decision {
     let (object, old_object) = match op {
         Operation::Delete => (None, Some(old.unwrap_or(o))),
         _ => (Some(o), old),

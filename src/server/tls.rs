@@ -114,9 +114,7 @@ pub fn load(paths: &TlsPaths) -> Result<ServerConfig, TlsError> {
 
 /// Unix seconds of the leaf certificate's notAfter, so expiry can be exported and alerted on.
 pub fn leaf_not_after(cert_pem: &[u8]) -> Result<i64, TlsError> {
-    let leaf = CertificateDer::pem_slice_iter(cert_pem)
-        .next()
-        .ok_or(TlsError::NoLeaf)?;
+    let leaf = CertificateDer::pem_slice_iter(cert_pem).next().ok_or(TlsError::NoLeaf)?;
     let leaf = leaf.map_err(|source| TlsError::LeafPem { source })?;
     let (_, cert) =
         x509_parser::parse_x509_certificate(&leaf).map_err(|source| TlsError::LeafParse { source })?;
@@ -134,20 +132,12 @@ struct Pems {
 impl Pems {
     fn read(paths: &TlsPaths) -> Result<Self, TlsError> {
         let read = |what, path: &Path| {
-            std::fs::read(path).map_err(|source| TlsError::Read {
-                what,
-                path: path.to_path_buf(),
-                source,
-            })
+            std::fs::read(path).map_err(|source| TlsError::Read { what, path: path.to_path_buf(), source })
         };
         Ok(Self {
             cert: read(CERT, &paths.cert)?,
             key: read(KEY, &paths.key)?,
-            client_ca: paths
-                .client_ca
-                .as_deref()
-                .map(|path| read(CLIENT_CA, path))
-                .transpose()?,
+            client_ca: paths.client_ca.as_deref().map(|path| read(CLIENT_CA, path)).transpose()?,
         })
     }
 
@@ -164,11 +154,7 @@ impl Pems {
 }
 
 async fn read_async(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
-    tokio::fs::read(path).await.map_err(|source| TlsError::Read {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })
+    tokio::fs::read(path).await.map_err(|source| TlsError::Read { what, path: path.to_path_buf(), source })
 }
 
 fn build(paths: &TlsPaths, pems: &Pems) -> Result<ServerConfig, TlsError> {
@@ -189,44 +175,26 @@ fn build(paths: &TlsPaths, pems: &Pems) -> Result<ServerConfig, TlsError> {
 fn certified_key(paths: &TlsPaths, pems: &Pems, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
     let chain = parse_certs(CERT, &paths.cert, &pems.cert)?;
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: paths.cert.clone(),
-        });
+        return Err(TlsError::NoCertificate { path: paths.cert.clone() });
     }
     let key = PrivateKeyDer::from_pem_slice(&pems.key).map_err(|err| match err {
-        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey {
-            path: paths.key.clone(),
-        },
-        source => TlsError::Pem {
-            what: KEY,
-            path: paths.key.clone(),
-            source,
-        },
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::NoPrivateKey { path: paths.key.clone() },
+        source => TlsError::Pem { what: KEY, path: paths.key.clone(), source },
     })?;
     let signing_key = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|source| TlsError::InvalidKey {
-            path: paths.key.clone(),
-            source,
-        })?;
+        .map_err(|source| TlsError::InvalidKey { path: paths.key.clone(), source })?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
         Ok(()) => Ok(certified),
         Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
-            Err(TlsError::KeyMismatch {
-                key: paths.key.clone(),
-                cert: paths.cert.clone(),
-            })
+            Err(TlsError::KeyMismatch { key: paths.key.clone(), cert: paths.cert.clone() })
         }
-        Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::KeyUnverifiable {
-            key: paths.key.clone(),
-            cert: paths.cert.clone(),
-        }),
-        Err(source) => Err(TlsError::InvalidCertificate {
-            path: paths.cert.clone(),
-            source,
-        }),
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            Err(TlsError::KeyUnverifiable { key: paths.key.clone(), cert: paths.cert.clone() })
+        }
+        Err(source) => Err(TlsError::InvalidCertificate { path: paths.cert.clone(), source }),
     }
 }
 
@@ -235,13 +203,11 @@ fn parse_certs(
     path: &Path,
     pem: &[u8],
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Pem {
-            what,
-            path: path.to_path_buf(),
-            source,
-        })
+    CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>().map_err(|source| TlsError::Pem {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn client_verifier(
@@ -251,22 +217,14 @@ fn client_verifier(
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in parse_certs(CLIENT_CA, path, pem)? {
-        roots.add(cert).map_err(|source| TlsError::ClientCaInvalid {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        roots.add(cert).map_err(|source| TlsError::ClientCaInvalid { path: path.to_path_buf(), source })?;
     }
     if roots.is_empty() {
-        return Err(TlsError::ClientCaEmpty {
-            path: path.to_path_buf(),
-        });
+        return Err(TlsError::ClientCaEmpty { path: path.to_path_buf() });
     }
     WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
-        .map_err(|source| TlsError::ClientCaVerifier {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| TlsError::ClientCaVerifier { path: path.to_path_buf(), source })
 }
 
 /// Keeps the running listener's certificate current when the files rotate (Secret update, cert-manager renewal).
@@ -288,10 +246,7 @@ struct PollState {
 impl Reloader {
     /// Pairs the files with the listener's live config; `interval` is clamped to at least 10 ms.
     pub fn new(paths: TlsPaths, config: RustlsConfig, interval: Duration) -> Self {
-        let expiry = std::fs::read(&paths.cert)
-            .ok()
-            .and_then(|pem| leaf_not_after(&pem).ok())
-            .unwrap_or(0);
+        let expiry = std::fs::read(&paths.cert).ok().and_then(|pem| leaf_not_after(&pem).ok()).unwrap_or(0);
         Self {
             paths,
             config,
@@ -386,11 +341,7 @@ mod tests {
 
     fn write_pair(dir: &Path, certs: &DevCerts) -> TlsPaths {
         certs::write(dir, certs, true).expect("write");
-        TlsPaths {
-            cert: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-            client_ca: None,
-        }
+        TlsPaths { cert: dir.join("tls.crt"), key: dir.join("tls.key"), client_ca: None }
     }
 
     /// A CA and a leaf it signs with the given EKU and notAfter year, as PEM (ca, cert, key).
@@ -462,9 +413,7 @@ mod tests {
         let tcp = tokio::net::TcpStream::connect(addr).await?;
         let name = ServerName::try_from("localhost").expect("name");
         let mut stream = connector.connect(name, tcp).await?;
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await?;
         let mut response = Vec::new();
         match stream.read_to_end(&mut response).await {
             Err(err) if err.kind() != std::io::ErrorKind::UnexpectedEof => return Err(err),
@@ -502,10 +451,7 @@ mod tests {
         let err = load(&paths).expect_err("mismatch");
         assert!(matches!(err, TlsError::KeyMismatch { .. }), "{err}");
         let msg = err.to_string();
-        assert!(
-            msg.contains("tls.key does not match") && msg.ends_with("tls.crt"),
-            "{msg}"
-        );
+        assert!(msg.contains("tls.key does not match") && msg.ends_with("tls.crt"), "{msg}");
     }
 
     #[test]
@@ -573,10 +519,7 @@ mod tests {
         let truncated = &cert.as_bytes()[..cert.len() / 2];
         assert!(matches!(leaf_not_after(truncated), Err(TlsError::LeafPem { .. })));
         let bogus = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(matches!(
-            leaf_not_after(bogus.as_bytes()),
-            Err(TlsError::LeafParse { .. })
-        ));
+        assert!(matches!(leaf_not_after(bogus.as_bytes()), Err(TlsError::LeafParse { .. })));
     }
 
     #[tokio::test]
@@ -586,9 +529,7 @@ mod tests {
         let paths = write_pair(dir.path(), &certs);
         for proto in [&b"h2"[..], b"http/1.1"] {
             let client = client_config(&certs.ca_cert_pem, None, &[b"spdy/3", proto]);
-            let negotiated = handshake(load(&paths).expect("load"), client)
-                .await
-                .expect("handshake");
+            let negotiated = handshake(load(&paths).expect("load"), client).await.expect("handshake");
             assert_eq!(negotiated.as_deref(), Some(proto));
         }
     }
@@ -605,22 +546,14 @@ mod tests {
         let server = || load(&paths).expect("load");
 
         let anonymous = client_config(&certs.ca_cert_pem, None, &[]);
-        assert!(
-            handshake(server(), anonymous).await.is_err(),
-            "no client cert must fail"
-        );
+        assert!(handshake(server(), anonymous).await.is_err(), "no client cert must fail");
 
         let (_, stranger_cert, stranger_key) = custom_pair(ExtendedKeyUsagePurpose::ClientAuth, 2040);
         let stranger = client_config(&certs.ca_cert_pem, Some((&stranger_cert, &stranger_key)), &[]);
-        assert!(
-            handshake(server(), stranger).await.is_err(),
-            "foreign client cert must fail"
-        );
+        assert!(handshake(server(), stranger).await.is_err(), "foreign client cert must fail");
 
         let trusted = client_config(&certs.ca_cert_pem, Some((&client_cert, &client_key)), &[]);
-        handshake(server(), trusted)
-            .await
-            .expect("client cert signed by the CA");
+        handshake(server(), trusted).await.expect("client cert signed by the CA");
     }
 
     #[tokio::test]
@@ -629,9 +562,7 @@ mod tests {
         let certs = dev_certs();
         let paths = write_pair(dir.path(), &certs);
         let client = client_config(&certs.ca_cert_pem, None, &[]);
-        handshake(load(&paths).expect("load"), client)
-            .await
-            .expect("anonymous client");
+        handshake(load(&paths).expect("load"), client).await.expect("anonymous client");
     }
 
     #[cfg(unix)]
@@ -640,11 +571,7 @@ mod tests {
         publish_version(dir, version, cert, key);
         symlink("..data/tls.crt", dir.join("tls.crt")).expect("tls.crt link");
         symlink("..data/tls.key", dir.join("tls.key")).expect("tls.key link");
-        TlsPaths {
-            cert: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-            client_ca: None,
-        }
+        TlsPaths { cert: dir.join("tls.crt"), key: dir.join("tls.key"), client_ca: None }
     }
 
     #[cfg(unix)]
@@ -668,10 +595,7 @@ mod tests {
         let reloader = Reloader::new(paths.clone(), config.clone(), POLL);
         let expiry = reloader.expiry_handle();
         let failures = reloader.failures_handle();
-        assert_eq!(
-            expiry.load(Ordering::Relaxed),
-            leaf_not_after(first.cert_pem.as_bytes()).expect("exp")
-        );
+        assert_eq!(expiry.load(Ordering::Relaxed), leaf_not_after(first.cert_pem.as_bytes()).expect("exp"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let reload_task = tokio::spawn(reloader.run(async {
             let _ = stopped.await;
@@ -686,37 +610,23 @@ mod tests {
         let addr = handle.listening().await.expect("listening");
 
         let response = https_get(addr, &first.ca_cert_pem).await.expect("CA1 client");
-        assert!(
-            response.starts_with("HTTP/1.1 200") && response.ends_with("ok"),
-            "{response}"
-        );
+        assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("ok"), "{response}");
 
         let (second_ca, second_cert, second_key) = custom_pair(ExtendedKeyUsagePurpose::ServerAuth, 2031);
         publish_version(dir.path(), "..2026_b", &second_cert, &second_key);
         let rotated =
             eventually(|| async { https_get(addr, &second_ca).await.is_ok_and(|r| r.ends_with("ok")) });
         assert!(rotated.await, "the rotated pair was never served");
-        assert!(
-            https_get(addr, &first.ca_cert_pem).await.is_err(),
-            "the old pair is still served"
-        );
-        assert_eq!(
-            expiry.load(Ordering::Relaxed),
-            rcgen::date_time_ymd(2031, 1, 1).unix_timestamp()
-        );
+        assert!(https_get(addr, &first.ca_cert_pem).await.is_err(), "the old pair is still served");
+        assert_eq!(expiry.load(Ordering::Relaxed), rcgen::date_time_ymd(2031, 1, 1).unix_timestamp());
 
         let failures_before = failures.load(Ordering::Relaxed);
         std::fs::write(&paths.cert, "garbage").expect("garbage through the symlink");
         let noticed = eventually(|| async { failures.load(Ordering::Relaxed) > failures_before });
         assert!(noticed.await, "the bad file was never examined");
-        let response = https_get(addr, &second_ca)
-            .await
-            .expect("previous pair still served");
+        let response = https_get(addr, &second_ca).await.expect("previous pair still served");
         assert!(response.ends_with("ok"), "{response}");
-        assert_eq!(
-            expiry.load(Ordering::Relaxed),
-            rcgen::date_time_ymd(2031, 1, 1).unix_timestamp()
-        );
+        assert_eq!(expiry.load(Ordering::Relaxed), rcgen::date_time_ymd(2031, 1, 1).unix_timestamp());
 
         stop.send(()).expect("reloader running");
         tokio::time::timeout(Duration::from_secs(5), reload_task)

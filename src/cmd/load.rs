@@ -1,0 +1,55 @@
+//! Loading what several subcommands share: the policy file and the objects of a fixed view.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use kube::core::DynamicObject;
+use mignet::{
+    input::{self, Document},
+    policy::{Kind, Policy, feed},
+    view::View,
+};
+
+/// The policy from `--policy`, or the defaults.
+pub fn policy(path: Option<&Path>) -> Result<Policy> {
+    let Some(path) = path else { return Ok(Policy::default()) };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read policy {}", path.display()))?;
+    Policy::from_yaml(&text).with_context(|| format!("policy {}", path.display()))
+}
+
+/// An object read from a file, with where it starts.
+pub struct Located {
+    pub source: String,
+    pub object: DynamicObject,
+}
+
+/// Reads every document of `paths` and keeps the kinds mignet reads (NADs, HyperConvergeds, Nodes,
+/// OpenShift network config); other kinds are skipped without being converted.
+pub fn objects(paths: &[PathBuf]) -> Result<Vec<Located>> {
+    let mut out = Vec::new();
+    for path in paths {
+        for doc in input::read_path(path)? {
+            if let Some(located) = convert(doc)? {
+                out.push(located);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn convert(doc: Document) -> Result<Option<Located>> {
+    let source = format!("{}:{}", doc.source, doc.line);
+    let field = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    if Kind::from_api_version(&field("apiVersion"), &field("kind")) == Kind::Other {
+        return Ok(None);
+    }
+    let object: DynamicObject = serde_json::from_value(doc.value)
+        .with_context(|| format!("{source}: not a valid Kubernetes object"))?;
+    Ok(Some(Located { source, object }))
+}
+
+/// The fixed view of a set of objects, as `check`, `review` and a `--cluster off` server build it.
+pub fn view(policy: &Policy, objects: &[Located]) -> View {
+    feed::view_of(policy, objects.iter().map(|o| &o.object))
+}
