@@ -18,12 +18,23 @@ struct Cli {
 enum Command {
     /// Judge NADs and HyperConvergeds in YAML/JSON files, offline (for CI).
     Check(cmd::check::Args),
+    /// Serve the TLS admission webhook the API server calls.
+    Serve(cmd::serve::Args),
+    /// Answer one AdmissionReview as the server would (debugging, replaying API server requests).
+    Review(cmd::review::Args),
+    /// Write a development CA and serving certificate (ca.crt, tls.crt, tls.key).
+    Certs(cmd::certs::Args),
 }
 
 fn main() -> ExitCode {
+    // One crypto provider for every TLS user (the server, kube's client), chosen before any is built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => cmd::check::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Review(args) => cmd::review::run(args),
+        Command::Certs(args) => cmd::certs::run(args),
     };
     match result {
         Ok(code) => code,

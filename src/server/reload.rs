@@ -1,0 +1,89 @@
+//! Reloading the policy file without a restart: a mounted ConfigMap changes in place (the kubelet
+//! swaps a `..data` symlink), so the file is re-read through its path and compared by content.
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use arc_swap::ArcSwap;
+use tokio::time::MissedTickBehavior;
+
+use super::metrics::{Metrics, Reload};
+use crate::{policy::Policy, view::View};
+
+/// What the server judges with; swapped as a whole when the policy file changes.
+pub struct Judge {
+    pub policy: ArcSwap<Policy>,
+    pub view: RwLock<View>,
+}
+
+/// Rebuilds the parts of the view that depend on the policy (a fixed view from files does).
+pub type Rebuild = Box<dyn Fn(&Policy) -> Option<View> + Send + Sync>;
+
+/// Polls the policy file and swaps in each new version that compiles; a broken file is logged and
+/// the policy in force is kept.
+pub struct PolicyReloader {
+    pub path: PathBuf,
+    pub interval: Duration,
+    pub judge: Arc<Judge>,
+    pub metrics: Arc<Metrics>,
+    pub rebuild: Rebuild,
+}
+
+impl PolicyReloader {
+    /// Runs until `shutdown` completes.
+    pub async fn run(self, loaded: Vec<u8>, shutdown: impl Future<Output = ()>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // the last content tried, good or bad: a broken file is reported once, not on every tick
+        let mut last = loaded;
+        let mut last_error: Option<String> = None;
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = ticker.tick() => {}
+            }
+            let bytes = match tokio::fs::read(&self.path).await {
+                Ok(b) => b,
+                Err(e) => {
+                    self.fail(&mut last_error, format!("cannot read {}: {e}", self.path.display()));
+                    continue;
+                }
+            };
+            if bytes == last {
+                continue;
+            }
+            let compiled = std::str::from_utf8(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|text| Policy::from_yaml(text).map_err(|e| e.to_string()));
+            match compiled {
+                Ok(policy) => {
+                    if let Some(view) = (self.rebuild)(&policy) {
+                        *self.judge.view.write().unwrap_or_else(|p| p.into_inner()) = view;
+                    }
+                    self.judge.policy.store(Arc::new(policy));
+                    self.metrics.observe_reload(Reload::Policy, true);
+                    tracing::info!(path = %self.path.display(), "reloaded policy");
+                    last = bytes;
+                    last_error = None;
+                }
+                Err(e) => {
+                    self.fail(&mut last_error, format!("policy {}: {e}", self.path.display()));
+                    last = bytes;
+                }
+            }
+        }
+    }
+
+    fn fail(&self, last_error: &mut Option<String>, reason: String) {
+        self.metrics.observe_reload(Reload::Policy, false);
+        if last_error.as_deref() != Some(reason.as_str()) {
+            tracing::warn!(%reason, "keeping the policy in force");
+            *last_error = Some(reason);
+        }
+    }
+}
