@@ -2,10 +2,22 @@
 CARGO ?= cargo
 MIGNET := target/release/mignet
 
-.PHONY: run test build lint fmt bench clean
+.PHONY: run check test build lint fmt bench clean
 
-## run: judge the example objects (the reference setup against a sample cluster)
-run:
+EXAMPLE_STATE := --cluster-state examples/migration-nad.yaml --cluster-state examples/hyperconverged.yaml \
+	--cluster-state examples/cluster
+
+## run: serve the webhook on https://127.0.0.1:8443 with dev certs and the examples as the cluster
+run: certs/tls.crt
+	$(CARGO) run --release --quiet -- serve --addr 127.0.0.1:8443 --cert certs/tls.crt --key certs/tls.key \
+		--cluster off $(EXAMPLE_STATE)
+
+## certs: development CA and serving certificate in certs/ (kept if present)
+certs/tls.crt:
+	$(CARGO) run --release --quiet -- certs --out certs
+
+## check: judge the example objects offline, as CI would
+check:
 	$(CARGO) run --release --quiet -- check --cluster-state examples/cluster examples/migration-nad.yaml examples/hyperconverged.yaml
 
 ## test: formatting, lints (warnings are errors) and every test

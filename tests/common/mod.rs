@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: run the real binary, find the repo's files.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::{
     io::Write,
     path::PathBuf,
