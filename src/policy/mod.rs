@@ -10,11 +10,14 @@ pub mod feed;
 pub mod file;
 mod hco;
 pub mod index;
+mod macvlan;
 mod nad;
 pub mod netconfig;
 pub mod object;
 pub mod ranges;
 pub mod rules;
+mod whereabouts;
+
 #[cfg(test)]
 pub(crate) mod testutil;
 

@@ -1,6 +1,6 @@
 //! NetworkAttachmentDefinition rules: which NADs are migration NADs, and what makes one correct.
 
-use std::{net::IpAddr, sync::Arc, sync::LazyLock};
+use std::sync::{Arc, LazyLock};
 
 use ipnet::IpNet;
 use kube::core::DynamicObject;
@@ -8,10 +8,9 @@ use serde_json::{Map, Value};
 
 use super::{
     Admission, Ctx, Operation, Policy, Rule,
-    cni::{self, CNI_VERSIONS, NetConf},
+    cni::{self, CNI_VERSIONS, Claim, NetConf},
     decision::{Findings, msg},
-    object,
-    ranges::{self, WhereaboutsRange},
+    macvlan, object, ranges, whereabouts,
 };
 use crate::view::{NadEntry, NadName};
 
@@ -246,9 +245,7 @@ fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
         );
     }
     if kind == "macvlan" {
-        master(policy, main, path, f);
-        mode(main, path, f);
-        mtu(main, path, f);
+        macvlan::check(policy, main, path, f);
     }
     let claims = ipam(ctx, main, path, f);
     for (i, c) in claims.iter().enumerate() {
@@ -282,119 +279,8 @@ fn cni_version(conf: &NetConf, f: &mut Findings) {
     }
 }
 
-/// Linux accepts interface names of 1-15 bytes without '/', ':' or whitespace (`dev_valid_name`).
-fn valid_ifname(name: &str) -> bool {
-    (1..=15).contains(&name.len())
-        && name != "."
-        && name != ".."
-        && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
-}
-
-fn master(policy: &Policy, main: &Map<String, Value>, path: &str, f: &mut Findings) {
-    let field = format!("{path}.master");
-    let file = policy.file();
-    let master = match main.get("master") {
-        None | Some(Value::Null) => {
-            return f.deny(
-                Rule::NadMaster,
-                field,
-                msg::required(
-                    "without master, macvlan uses the default-route interface: the management network; \
-                     name the dedicated NIC or bond, e.g. \"bond2\"",
-                ),
-            );
-        }
-        Some(Value::String(m)) => m.as_str(),
-        Some(v) => return f.deny(Rule::NadMaster, field, msg::invalid_json(v, "must be an interface name")),
-    };
-    if !valid_ifname(master) {
-        return f.deny(
-            Rule::NadMaster,
-            field,
-            msg::invalid(master, "not a Linux interface name: 1-15 characters, no '/', ':' or whitespace"),
-        );
-    }
-    let is_mgmt = |n: &str| file.management_interfaces.iter().any(|m| m == n);
-    let is_forbidden = |n: &str| file.forbidden_interfaces.iter().any(|m| m == n);
-    if is_mgmt(master) {
-        return f.deny(
-            Rule::NadMaster,
-            field,
-            msg::invalid(master, "is a management interface; use a NIC or bond dedicated to migration"),
-        );
-    }
-    if is_forbidden(master) {
-        return f.deny(
-            Rule::NadMaster,
-            field,
-            msg::invalid(
-                master,
-                "carries cluster traffic (forbidden by policy); use a NIC or bond dedicated to migration",
-            ),
-        );
-    }
-    let vlan_base = master.rsplit_once('.').filter(|(_, id)| id.parse::<u16>().is_ok()).map(|(base, _)| base);
-    match vlan_base {
-        Some(base) if is_mgmt(base) => f.warn(
-            Rule::NadMasterShared,
-            field,
-            format!("VLAN of management interface {base}: migrations share its link (needs QoS)"),
-        ),
-        Some(base) if is_forbidden(base) => f.deny(
-            Rule::NadMaster,
-            field,
-            msg::invalid(
-                master,
-                format!("is a VLAN of {base}, which carries cluster traffic (forbidden by policy)"),
-            ),
-        ),
-        _ => {}
-    }
-}
-
-const MODES: &[&str] = &["bridge", "private", "vepa", "passthru"];
-
-fn mode(main: &Map<String, Value>, path: &str, f: &mut Findings) {
-    let field = format!("{path}.mode");
-    match main.get("mode") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(m)) if m.is_empty() || m == "bridge" || m == "private" || m == "vepa" => {}
-        Some(Value::String(m)) if m == "passthru" => f.warn(
-            Rule::NadModePassthru,
-            field,
-            "passthru takes over the NIC: only one macvlan per node can use it",
-        ),
-        Some(Value::String(m)) => f.deny(Rule::NadMode, field, msg::unsupported(m, MODES)),
-        Some(v) => f.deny(Rule::NadMode, field, msg::invalid_json(v, "must be a string")),
-    }
-}
-
-fn mtu(main: &Map<String, Value>, path: &str, f: &mut Findings) {
-    let field = format!("{path}.mtu");
-    let Some(v) = main.get("mtu") else { return };
-    let ok = match v.as_i64() {
-        Some(n) => n == 0 || (68..=65535).contains(&n),
-        None => v.is_null(),
-    };
-    if !ok {
-        f.deny(
-            Rule::NadMtu,
-            field,
-            msg::invalid_json(v, "must be an integer: 0 (the master's MTU) or 68-65535"),
-        );
-    }
-}
-
-/// A range the NAD hands addresses from, with the field it was written in.
-#[derive(Debug, Clone)]
-struct Claimed {
-    field: String,
-    text: String,
-    net: IpNet,
-}
-
 /// Checks the IPAM block; returns the ranges it hands addresses from.
-fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) -> Vec<Claimed> {
+fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) -> Vec<Claim> {
     let field = format!("{path}.ipam");
     let allowed = &ctx.policy.file().allowed_ipam_types;
     let ipam = match main.get("ipam") {
@@ -437,276 +323,16 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
         f.deny(Rule::NadIpam, format!("{field}.type"), msg::unsupported(kind, allowed));
     }
     if kind == "whereabouts" {
-        whereabouts(ctx, ipam, &field, f)
+        whereabouts::check(ctx, ipam, &field, f)
     } else {
         let mut claims = Vec::new();
         cni::collect_ipam(&Value::Object(ipam.clone()), &field, &mut claims);
-        claims.into_iter().map(|c| Claimed { field: c.field, text: c.text, net: c.net }).collect()
-    }
-}
-
-/// One whereabouts range with its own start, end and excludes.
-struct RangeSpec<'a> {
-    /// Field path of the object holding `range` (the ipam block or an `ipRanges` entry).
-    base: String,
-    holder: &'a Map<String, Value>,
-}
-
-fn whereabouts(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &mut Findings) -> Vec<Claimed> {
-    let mut specs = Vec::new();
-    if ipam.get("range").is_some_and(|r| !r.is_null()) {
-        specs.push(RangeSpec { base: field.to_owned(), holder: ipam });
-    }
-    match ipam.get("ipRanges") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(entries)) => {
-            for (i, e) in entries.iter().enumerate() {
-                let base = format!("{field}.ipRanges[{i}]");
-                match e {
-                    Value::Object(holder) => specs.push(RangeSpec { base, holder }),
-                    v => f.deny(
-                        Rule::NadRange,
-                        base,
-                        msg::invalid_json(v, "must be an object with a \"range\""),
-                    ),
-                }
-            }
-        }
-        Some(v) => {
-            f.deny(Rule::NadRange, format!("{field}.ipRanges"), msg::invalid_json(v, "must be a list"))
-        }
-    }
-    if specs.is_empty() {
-        f.deny(
-            Rule::NadRange,
-            format!("{field}.range"),
-            msg::required("whereabouts needs a range, e.g. \"192.168.99.0/24\", or ipRanges"),
-        );
-        return Vec::new();
-    }
-    let mut claims = Vec::new();
-    let mut allocatable = Vec::new();
-    for spec in &specs {
-        if let Some((claim, alloc)) = whereabouts_range(ctx, spec, f) {
-            claims.push(claim);
-            allocatable.push(alloc);
-        }
-    }
-    gateway(ipam, field, &claims, &allocatable, f);
-    claims
-}
-
-/// What one range can hand out: its bounds and excludes.
-struct Allocatable {
-    lo: u128,
-    hi: u128,
-    excludes: Vec<IpNet>,
-}
-
-fn whereabouts_range(
-    ctx: &Ctx<'_>,
-    spec: &RangeSpec<'_>,
-    f: &mut Findings,
-) -> Option<(Claimed, Allocatable)> {
-    let field = format!("{}.range", spec.base);
-    let text = match spec.holder.get("range") {
-        Some(Value::String(t)) => t.as_str(),
-        None | Some(Value::Null) => {
-            f.deny(
-                Rule::NadRange,
-                field,
-                msg::required("each ipRanges entry needs a range, e.g. \"192.168.99.0/24\""),
-            );
-            return None;
-        }
-        Some(v) => {
-            f.deny(Rule::NadRange, field, msg::invalid_json(v, "must be a string"));
-            return None;
-        }
-    };
-    let range: WhereaboutsRange = match ranges::parse_range(text) {
-        Ok(r) => r,
-        Err(e) => {
-            f.deny(Rule::NadRange, field, msg::invalid(text, e));
-            return None;
-        }
-    };
-    let cidr = range.cidr();
-    if range.has_host_bits() {
-        f.warn(Rule::NadRangeHostBits, field.clone(), format!("host bits set: whereabouts uses {cidr}"));
-    }
-    let (mut lo, mut hi) = ranges::bounds(&cidr);
-    if let Some((start, end)) = range.span {
-        lo = ranges::to_u128(start);
-        hi = ranges::to_u128(end);
-    }
-    let start = bound(spec, "range_start", &cidr, f);
-    let end = bound(spec, "range_end", &cidr, f);
-    if let (Some(s), Some(e)) = (start, end)
-        && ranges::to_u128(s) > ranges::to_u128(e)
-    {
-        f.deny(
-            Rule::NadRangeBounds,
-            format!("{}.range_end", spec.base),
-            msg::invalid(&e.to_string(), format!("is before range_start {s}")),
-        );
-    }
-    if let Some(s) = start {
-        lo = lo.max(ranges::to_u128(s));
-    }
-    if let Some(e) = end {
-        hi = hi.min(ranges::to_u128(e));
-    }
-    let excludes = excludes(spec, &cidr, f);
-    let small = ranges::too_small(&cidr);
-    if small {
-        f.deny(
-            Rule::NadRangeTooSmall,
-            field.clone(),
-            msg::invalid(
-                text,
-                "whereabouts cannot allocate from a /31, /32, /127 or /128; use at least a /30",
-            ),
-        );
-    }
-    let usable = ranges::usable(&cidr, lo, hi, &excludes);
-    if !small && usable == 0 && !excludes.is_empty() {
-        f.deny(
-            Rule::NadExclude,
-            format!("{}.exclude", spec.base),
-            msg::forbidden(format!("the excludes leave no address of {cidr} to hand out")),
-        );
-    } else if !small {
-        capacity(ctx, &field, text, usable, f);
-    }
-    Some((Claimed { field, text: text.to_owned(), net: cidr }, Allocatable { lo, hi, excludes }))
-}
-
-fn bound(spec: &RangeSpec<'_>, key: &str, cidr: &IpNet, f: &mut Findings) -> Option<IpAddr> {
-    let field = format!("{}.{key}", spec.base);
-    let v = spec.holder.get(key)?;
-    let text = match v {
-        Value::Null => return None,
-        Value::String(t) => t.as_str(),
-        v => {
-            f.deny(Rule::NadRangeBounds, field, msg::invalid_json(v, "must be an IP address string"));
-            return None;
-        }
-    };
-    let Ok(ip) = text.trim().parse::<IpAddr>() else {
-        f.deny(
-            Rule::NadRangeBounds,
-            field,
-            msg::invalid(text, "not an IP address (whereabouts would silently ignore it)"),
-        );
-        return None;
-    };
-    if !cidr.contains(&ip) {
-        f.deny(
-            Rule::NadRangeBounds,
-            field,
-            msg::invalid(text, format!("outside the range {cidr} (whereabouts would silently ignore it)")),
-        );
-        return None;
-    }
-    Some(ip)
-}
-
-fn excludes(spec: &RangeSpec<'_>, cidr: &IpNet, f: &mut Findings) -> Vec<IpNet> {
-    let field = format!("{}.exclude", spec.base);
-    let list = match spec.holder.get("exclude") {
-        None | Some(Value::Null) => return Vec::new(),
-        Some(Value::Array(list)) => list,
-        Some(v) => {
-            f.deny(Rule::NadExclude, field, msg::invalid_json(v, "must be a list of CIDRs or addresses"));
-            return Vec::new();
-        }
-    };
-    let mut out = Vec::new();
-    for (i, v) in list.iter().enumerate() {
-        let field = format!("{field}[{i}]");
-        let Some(text) = v.as_str() else {
-            f.deny(Rule::NadExclude, field, msg::invalid_json(v, "must be a CIDR or an IP address string"));
-            continue;
-        };
-        match ranges::parse_cidr_or_ip(text) {
-            None => f.deny(Rule::NadExclude, field, msg::invalid(text, "not a CIDR or an IP address")),
-            Some(net) if !cidr.contains(&net) => {
-                f.deny(Rule::NadExclude, field, msg::invalid(text, format!("outside the range {cidr}")))
-            }
-            Some(net) => out.push(net),
-        }
-    }
-    out
-}
-
-fn capacity(ctx: &Ctx<'_>, field: &str, text: &str, usable: u128, f: &mut Findings) {
-    let Some(nodes) = ctx.view.virt_handler_nodes() else { return };
-    let nodes = nodes as u128;
-    if usable < nodes {
-        f.deny(
-            Rule::NadCapacity,
-            field,
-            msg::invalid(
-                text,
-                format!("{usable} usable addresses for {nodes} virt-handler nodes; each node needs one: use a larger range"),
-            ),
-        );
-    } else if usable < nodes.saturating_mul(2) {
-        f.warn(
-            Rule::NadCapacityLow,
-            field,
-            format!("{usable} addresses for {nodes} nodes: little room to grow"),
-        );
-    }
-}
-
-fn gateway(
-    ipam: &Map<String, Value>,
-    field: &str,
-    claims: &[Claimed],
-    alloc: &[Allocatable],
-    f: &mut Findings,
-) {
-    let field = format!("{field}.gateway");
-    let text = match ipam.get("gateway") {
-        None | Some(Value::Null) => return,
-        Some(Value::String(t)) => t.as_str(),
-        Some(v) => {
-            return f.deny(Rule::NadGateway, field, msg::invalid_json(v, "must be an IP address string"));
-        }
-    };
-    let Ok(gw) = text.trim().parse::<IpAddr>() else {
-        return f.deny(Rule::NadGateway, field, msg::invalid(text, "not an IP address"));
-    };
-    if claims.is_empty() {
-        return;
-    }
-    let Some(i) = claims.iter().position(|c| c.net.contains(&gw)) else {
-        let nets: Vec<String> = claims.iter().map(|c| c.net.to_string()).collect();
-        return f.deny(
-            Rule::NadGateway,
-            field,
-            msg::invalid(text, format!("outside every range ({})", nets.join(", "))),
-        );
-    };
-    let a = &alloc[i];
-    let host = IpNet::from(gw);
-    let excluded = a.excludes.iter().any(|e| e.contains(&host));
-    let n = ranges::to_u128(gw);
-    let net = &claims[i].net;
-    let edge = matches!(net, IpNet::V4(_)) && (gw == net.network() || gw == net.broadcast());
-    if !excluded && !edge && (a.lo..=a.hi).contains(&n) {
-        f.warn(
-            Rule::NadGatewayAllocatable,
-            field,
-            format!("{gw} is not excluded: whereabouts can hand it to a pod; add it to exclude"),
-        );
+        claims
     }
 }
 
 /// Where a range sits: never on special, reserved or other NADs' networks.
-fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claimed, f: &mut Findings) {
+fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
     for (net, what) in UNROUTABLE.iter() {
         if ranges::overlaps(&c.net, net) {
             f.deny(

@@ -1,0 +1,269 @@
+//! whereabouts IPAM rules: ranges that parse, stay consistent and leave an address for every node.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::{Map, Value};
+
+use super::{
+    Ctx, Rule,
+    cni::Claim,
+    decision::{Findings, msg},
+    ranges::{self, WhereaboutsRange},
+};
+
+/// One whereabouts range with its own start, end and excludes.
+struct RangeSpec<'a> {
+    /// Field path of the object holding `range` (the ipam block or an `ipRanges` entry).
+    base: String,
+    holder: &'a Map<String, Value>,
+}
+
+pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &mut Findings) -> Vec<Claim> {
+    let mut specs = Vec::new();
+    if ipam.get("range").is_some_and(|r| !r.is_null()) {
+        specs.push(RangeSpec { base: field.to_owned(), holder: ipam });
+    }
+    match ipam.get("ipRanges") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(entries)) => {
+            for (i, e) in entries.iter().enumerate() {
+                let base = format!("{field}.ipRanges[{i}]");
+                match e {
+                    Value::Object(holder) => specs.push(RangeSpec { base, holder }),
+                    v => f.deny(
+                        Rule::NadRange,
+                        base,
+                        msg::invalid_json(v, "must be an object with a \"range\""),
+                    ),
+                }
+            }
+        }
+        Some(v) => {
+            f.deny(Rule::NadRange, format!("{field}.ipRanges"), msg::invalid_json(v, "must be a list"))
+        }
+    }
+    if specs.is_empty() {
+        f.deny(
+            Rule::NadRange,
+            format!("{field}.range"),
+            msg::required("whereabouts needs a range, e.g. \"192.168.99.0/24\", or ipRanges"),
+        );
+        return Vec::new();
+    }
+    let mut claims = Vec::new();
+    let mut allocatable = Vec::new();
+    for spec in &specs {
+        if let Some((claim, alloc)) = whereabouts_range(ctx, spec, f) {
+            claims.push(claim);
+            allocatable.push(alloc);
+        }
+    }
+    gateway(ipam, field, &claims, &allocatable, f);
+    claims
+}
+
+/// What one range can hand out: its bounds and excludes.
+struct Allocatable {
+    lo: u128,
+    hi: u128,
+    excludes: Vec<IpNet>,
+}
+
+fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> Option<(Claim, Allocatable)> {
+    let field = format!("{}.range", spec.base);
+    let text = match spec.holder.get("range") {
+        Some(Value::String(t)) => t.as_str(),
+        None | Some(Value::Null) => {
+            f.deny(
+                Rule::NadRange,
+                field,
+                msg::required("each ipRanges entry needs a range, e.g. \"192.168.99.0/24\""),
+            );
+            return None;
+        }
+        Some(v) => {
+            f.deny(Rule::NadRange, field, msg::invalid_json(v, "must be a string"));
+            return None;
+        }
+    };
+    let range: WhereaboutsRange = match ranges::parse_range(text) {
+        Ok(r) => r,
+        Err(e) => {
+            f.deny(Rule::NadRange, field, msg::invalid(text, e));
+            return None;
+        }
+    };
+    let cidr = range.cidr();
+    if range.has_host_bits() {
+        f.warn(Rule::NadRangeHostBits, field.clone(), format!("host bits set: whereabouts uses {cidr}"));
+    }
+    let (mut lo, mut hi) = ranges::bounds(&cidr);
+    if let Some((start, end)) = range.span {
+        lo = ranges::to_u128(start);
+        hi = ranges::to_u128(end);
+    }
+    let start = bound(spec, "range_start", &cidr, f);
+    let end = bound(spec, "range_end", &cidr, f);
+    if let (Some(s), Some(e)) = (start, end)
+        && ranges::to_u128(s) > ranges::to_u128(e)
+    {
+        f.deny(
+            Rule::NadRangeBounds,
+            format!("{}.range_end", spec.base),
+            msg::invalid(&e.to_string(), format!("is before range_start {s}")),
+        );
+    }
+    if let Some(s) = start {
+        lo = lo.max(ranges::to_u128(s));
+    }
+    if let Some(e) = end {
+        hi = hi.min(ranges::to_u128(e));
+    }
+    let excludes = excludes(spec, &cidr, f);
+    let small = ranges::too_small(&cidr);
+    if small {
+        f.deny(
+            Rule::NadRangeTooSmall,
+            field.clone(),
+            msg::invalid(
+                text,
+                "whereabouts cannot allocate from a /31, /32, /127 or /128; use at least a /30",
+            ),
+        );
+    }
+    let usable = ranges::usable(&cidr, lo, hi, &excludes);
+    if !small && usable == 0 && !excludes.is_empty() {
+        f.deny(
+            Rule::NadExclude,
+            format!("{}.exclude", spec.base),
+            msg::forbidden(format!("the excludes leave no address of {cidr} to hand out")),
+        );
+    } else if !small {
+        capacity(ctx, &field, text, usable, f);
+    }
+    Some((Claim { field, text: text.to_owned(), net: cidr }, Allocatable { lo, hi, excludes }))
+}
+
+fn bound(spec: &RangeSpec<'_>, key: &str, cidr: &IpNet, f: &mut Findings) -> Option<IpAddr> {
+    let field = format!("{}.{key}", spec.base);
+    let v = spec.holder.get(key)?;
+    let text = match v {
+        Value::Null => return None,
+        Value::String(t) => t.as_str(),
+        v => {
+            f.deny(Rule::NadRangeBounds, field, msg::invalid_json(v, "must be an IP address string"));
+            return None;
+        }
+    };
+    let Ok(ip) = text.trim().parse::<IpAddr>() else {
+        f.deny(
+            Rule::NadRangeBounds,
+            field,
+            msg::invalid(text, "not an IP address (whereabouts would silently ignore it)"),
+        );
+        return None;
+    };
+    if !cidr.contains(&ip) {
+        f.deny(
+            Rule::NadRangeBounds,
+            field,
+            msg::invalid(text, format!("outside the range {cidr} (whereabouts would silently ignore it)")),
+        );
+        return None;
+    }
+    Some(ip)
+}
+
+fn excludes(spec: &RangeSpec<'_>, cidr: &IpNet, f: &mut Findings) -> Vec<IpNet> {
+    let field = format!("{}.exclude", spec.base);
+    let list = match spec.holder.get("exclude") {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(list)) => list,
+        Some(v) => {
+            f.deny(Rule::NadExclude, field, msg::invalid_json(v, "must be a list of CIDRs or addresses"));
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let field = format!("{field}[{i}]");
+        let Some(text) = v.as_str() else {
+            f.deny(Rule::NadExclude, field, msg::invalid_json(v, "must be a CIDR or an IP address string"));
+            continue;
+        };
+        match ranges::parse_cidr_or_ip(text) {
+            None => f.deny(Rule::NadExclude, field, msg::invalid(text, "not a CIDR or an IP address")),
+            Some(net) if !cidr.contains(&net) => {
+                f.deny(Rule::NadExclude, field, msg::invalid(text, format!("outside the range {cidr}")))
+            }
+            Some(net) => out.push(net),
+        }
+    }
+    out
+}
+
+fn capacity(ctx: &Ctx<'_>, field: &str, text: &str, usable: u128, f: &mut Findings) {
+    let Some(nodes) = ctx.view.virt_handler_nodes() else { return };
+    let nodes = nodes as u128;
+    if usable < nodes {
+        f.deny(
+            Rule::NadCapacity,
+            field,
+            msg::invalid(
+                text,
+                format!("{usable} usable addresses for {nodes} virt-handler nodes; each node needs one: use a larger range"),
+            ),
+        );
+    } else if usable < nodes.saturating_mul(2) {
+        f.warn(
+            Rule::NadCapacityLow,
+            field,
+            format!("{usable} addresses for {nodes} nodes: little room to grow"),
+        );
+    }
+}
+
+fn gateway(
+    ipam: &Map<String, Value>,
+    field: &str,
+    claims: &[Claim],
+    alloc: &[Allocatable],
+    f: &mut Findings,
+) {
+    let field = format!("{field}.gateway");
+    let text = match ipam.get("gateway") {
+        None | Some(Value::Null) => return,
+        Some(Value::String(t)) => t.as_str(),
+        Some(v) => {
+            return f.deny(Rule::NadGateway, field, msg::invalid_json(v, "must be an IP address string"));
+        }
+    };
+    let Ok(gw) = text.trim().parse::<IpAddr>() else {
+        return f.deny(Rule::NadGateway, field, msg::invalid(text, "not an IP address"));
+    };
+    if claims.is_empty() {
+        return;
+    }
+    let Some(i) = claims.iter().position(|c| c.net.contains(&gw)) else {
+        let nets: Vec<String> = claims.iter().map(|c| c.net.to_string()).collect();
+        return f.deny(
+            Rule::NadGateway,
+            field,
+            msg::invalid(text, format!("outside every range ({})", nets.join(", "))),
+        );
+    };
+    let a = &alloc[i];
+    let host = IpNet::from(gw);
+    let excluded = a.excludes.iter().any(|e| e.contains(&host));
+    let n = ranges::to_u128(gw);
+    let net = &claims[i].net;
+    let edge = matches!(net, IpNet::V4(_)) && (gw == net.network() || gw == net.broadcast());
+    if !excluded && !edge && (a.lo..=a.hi).contains(&n) {
+        f.warn(
+            Rule::NadGatewayAllocatable,
+            field,
+            format!("{gw} is not excluded: whereabouts can hand it to a pod; add it to exclude"),
+        );
+    }
+}
