@@ -4,19 +4,24 @@
 use kube::core::DynamicObject;
 use serde_json::Value;
 
-use super::{HcVersion, Kind, Policy, hco, object};
+use super::{HcVersion, Kind, Policy, object};
 use crate::view::{Discovered, HcEntry, ReservedKind, View};
 
 /// The view entry of a HyperConverged: where its live-migration network points.
+///
+/// Read from the path of the version it was served as, falling back to the other version's path:
+/// where the CRD has no conversion webhook, objects come back in the layout they were stored in.
 pub fn hc_entry(obj: &DynamicObject, version: HcVersion) -> HcEntry {
-    let network = if hco::lost_settings_layout(&obj.data, version) {
-        None
-    } else {
-        object::get(&obj.data, version.path())
-            .and_then(|lm| lm.get("network"))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
+    let other = match version {
+        HcVersion::V1Beta1 => HcVersion::V1,
+        HcVersion::V1 => HcVersion::V1Beta1,
     };
+    let network = [version, other]
+        .iter()
+        .find_map(|v| object::get(&obj.data, v.path()))
+        .and_then(|lm| lm.get("network"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     HcEntry { namespace: object::namespace(obj).to_owned(), name: object::name(obj).to_owned(), network }
 }
 
@@ -64,4 +69,27 @@ pub fn view_of<'a>(policy: &Policy, objects: impl IntoIterator<Item = &'a Dynami
         add(policy, &mut view, obj, true);
     }
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::policy::testutil::obj;
+
+    #[test]
+    fn hc_network_is_read_from_either_layout() {
+        let v1beta1_shaped = obj(json!({"apiVersion":"hco.kubevirt.io/v1","kind":"HyperConverged",
+            "metadata":{"name":"h","namespace":"openshift-cnv"},
+            "spec":{"liveMigrationConfig":{"network":"migration-bridge"}}}));
+        assert_eq!(hc_entry(&v1beta1_shaped, HcVersion::V1).network.as_deref(), Some("migration-bridge"));
+        let v1_shaped = obj(json!({"apiVersion":"hco.kubevirt.io/v1beta1","kind":"HyperConverged",
+            "metadata":{"name":"h","namespace":"openshift-cnv"},
+            "spec":{"virtualization":{"liveMigrationConfig":{"network":"m2"}}}}));
+        assert_eq!(hc_entry(&v1_shaped, HcVersion::V1Beta1).network.as_deref(), Some("m2"));
+        let none = obj(json!({"apiVersion":"hco.kubevirt.io/v1","kind":"HyperConverged",
+            "metadata":{"name":"h","namespace":"openshift-cnv"},"spec":{}}));
+        assert_eq!(hc_entry(&none, HcVersion::V1).network, None);
+    }
 }

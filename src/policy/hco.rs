@@ -14,8 +14,27 @@ const MIB: f64 = 1024.0 * 1024.0;
 
 /// Whether a v1beta1 object carries the v1 layout: storing it would erase the live-migration settings.
 pub(super) fn lost_settings_layout(data: &Value, version: HcVersion) -> bool {
-    version == HcVersion::V1Beta1
-        && object::get(data, &["spec", "virtualization"]).is_some_and(|v| !v.is_null())
+    version == HcVersion::V1Beta1 && present(data, &["spec", "virtualization"])
+}
+
+/// Whether this write would silently erase the stored live-migration settings: where the CRD has no
+/// conversion webhook, the two versions' layouts pass through unconverted, so either a v1beta1-labelled
+/// object arrives in the v1 layout, or a v1-labelled UPDATE finds the stored (v1beta1-shaped)
+/// `spec.liveMigrationConfig` in its oldObject and drops it.
+pub(super) fn erases_settings(admission: &Admission<'_>, version: HcVersion) -> bool {
+    let Some(obj) = admission.object else { return false };
+    match version {
+        HcVersion::V1Beta1 => lost_settings_layout(&obj.data, version),
+        HcVersion::V1 => {
+            let stored_v1beta1 =
+                admission.old_object.is_some_and(|o| present(&o.data, &["spec", "liveMigrationConfig"]));
+            stored_v1beta1 && !present(&obj.data, &["spec", "liveMigrationConfig"])
+        }
+    }
+}
+
+fn present(data: &Value, path: &[&str]) -> bool {
+    object::get(data, path).is_some_and(|v| !v.is_null())
 }
 
 fn live_migration(obj: &DynamicObject, version: HcVersion) -> Option<&Value> {
@@ -30,8 +49,8 @@ pub(super) fn admit(ctx: &Ctx<'_>, version: HcVersion, admission: &Admission<'_>
     let (Operation::Create | Operation::Update, Some(obj)) = (admission.operation, admission.object) else {
         return;
     };
-    if lost_settings_layout(&obj.data, version) {
-        deny_lost_settings(admission.old_object, f);
+    if erases_settings(admission, version) {
+        deny_lost_settings(admission.old_object, version, f);
         return;
     }
     let base = version.field();
@@ -50,7 +69,7 @@ pub(super) fn admit(ctx: &Ctx<'_>, version: HcVersion, admission: &Admission<'_>
     limits(ctx, lm, base, f);
 }
 
-fn deny_lost_settings(old: Option<&DynamicObject>, f: &mut Findings) {
+fn deny_lost_settings(old: Option<&DynamicObject>, version: HcVersion, f: &mut Findings) {
     let lost = old.and_then(|o| live_migration(o, HcVersion::V1Beta1));
     let what = match lost {
         Some(lm) => match network(Some(lm)) {
@@ -59,12 +78,18 @@ fn deny_lost_settings(old: Option<&DynamicObject>, f: &mut Findings) {
         },
         None => "the v1beta1 spec, spec.liveMigrationConfig included".to_owned(),
     };
+    let how = match version {
+        HcVersion::V1Beta1 => "a v1-layout object sent as hco.kubevirt.io/v1beta1",
+        HcVersion::V1 => {
+            "the stored object has the v1beta1 layout and this hco.kubevirt.io/v1 write drops it"
+        }
+    };
     f.deny(
         Rule::HcVersionLayout,
         "spec.virtualization",
         msg::forbidden(format!(
-            "a v1-layout object sent as hco.kubevirt.io/v1beta1 (written through v1 without a conversion \
-             webhook): storing it erases {what}; write to hyperconvergeds.v1beta1.hco.kubevirt.io instead"
+            "{how} (no conversion webhook): storing it erases {what}; write to \
+             hyperconvergeds.v1beta1.hco.kubevirt.io instead"
         )),
     );
 }

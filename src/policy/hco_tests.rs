@@ -43,6 +43,24 @@ fn lost_settings_guard() {
 }
 
 #[test]
+fn lost_settings_guard_for_v1_writes_over_v1beta1_storage() {
+    // the webhook registered for v1 too: a v1 write arrives as v1, but its oldObject is the stored
+    // v1beta1-shaped object (no conversion), so the write would drop spec.liveMigrationConfig
+    let n = nad(&reference_config());
+    let mut stored = hc(HcVersion::V1Beta1, reference_hc_lm());
+    stored.types.as_mut().unwrap().api_version = "hco.kubevirt.io/v1".into();
+    let new = hc(HcVersion::V1, json!({"completionTimeoutPerGiB": 150}));
+    let d = judge_with(&Policy::default(), Operation::Update, &new, Some(&stored), &view(&[&n]));
+    let m = only_denial(&d, Rule::HcVersionLayout, "spec.virtualization");
+    assert!(m.contains("network \"migration-bridge\" included"), "{m}");
+    assert!(d.patch.0.is_empty(), "never patched");
+    // a v1 update over a v1-shaped stored object is an ordinary update
+    let v1_stored = hc(HcVersion::V1, reference_hc_lm());
+    let d = judge_with(&Policy::default(), Operation::Update, &new, Some(&v1_stored), &view(&[&n]));
+    assert_eq!(denied(&d), vec![]);
+}
+
+#[test]
 fn network_removed_or_changed_warns() {
     let n = nad(&reference_config());
     let other =

@@ -173,9 +173,12 @@ impl Policy {
             Kind::Nad => nad::admit(&ctx, admission, &mut findings),
             Kind::HyperConverged(version) => {
                 hco::admit(&ctx, version, admission, &mut findings);
-                if let (Some(obj), true, Operation::Create | Operation::Update) =
-                    (admission.object, findings.enabled(Rule::HcDefaults), admission.operation)
-                {
+                if let (Some(obj), true, Operation::Create | Operation::Update, false) = (
+                    admission.object,
+                    findings.enabled(Rule::HcDefaults),
+                    admission.operation,
+                    hco::erases_settings(admission, version),
+                ) {
                     patch = defaults::patch(&obj.data, version, &self.file.hyper_converged_defaults);
                 }
             }
