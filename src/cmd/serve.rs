@@ -4,7 +4,10 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     process::ExitCode,
-    sync::{Arc, RwLock, atomic::AtomicBool},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -13,11 +16,15 @@ use arc_swap::ArcSwap;
 use axum_server::{Handle, tls_rustls::RustlsConfig};
 use clap::ValueEnum;
 use mignet::{
+    cluster::{
+        ClusterError,
+        live::{self, LiveView, Settings},
+    },
     policy::Policy,
     server::{
         self, AppState,
         metrics::Metrics,
-        reload::{Judge, PolicyReloader},
+        reload::{Judge, PolicyReloader, Rebuild},
         tls::{self, TlsPaths},
     },
 };
@@ -49,6 +56,15 @@ pub struct Args {
     /// Files or directories of objects forming the view (with --cluster off).
     #[arg(long = "cluster-state", value_name = "PATH")]
     cluster_state: Vec<PathBuf>,
+    /// Kubeconfig for --cluster auto; without it: KUBECONFIG or ~/.kube/config, else the pod's service account.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// How often API discovery runs (--cluster auto), so a CRD installed later gets watched.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    discovery_interval_seconds: u64,
+    /// How often every watcher relists (--cluster auto), bounding staleness on a quiet cluster; 0 = never.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    resync_seconds: u64,
     /// Also serve /healthz, /readyz and /metrics over plain HTTP on this address.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -99,12 +115,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> Result<ExitCode> {
-    if args.cluster == ClusterMode::Auto {
-        bail!(
-            "--cluster auto (judging against the live cluster) is not available in this build; \
-             use --cluster off with --cluster-state files"
-        );
-    }
+    let client = match args.cluster {
+        ClusterMode::Auto => Some(cluster_client(&args).await?),
+        ClusterMode::Off if args.kubeconfig.is_some() => {
+            bail!("--kubeconfig is only read with --cluster auto")
+        }
+        ClusterMode::Off => None,
+    };
     let policy_bytes = match &args.policy {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read policy {}", p.display()))?,
         None => Vec::new(),
@@ -115,6 +132,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
     metrics.set_view_objects("nad", view.nad_count() as i64);
     let judge = Arc::new(Judge { policy: ArcSwap::from_pointee(policy), view: RwLock::new(view) });
+    let live = client.map(|c| LiveView::start(c, judge.clone(), live_settings(&args)));
 
     let paths =
         TlsPaths { cert: args.cert.clone(), key: args.key.clone(), client_ca: args.client_ca.clone() };
@@ -126,23 +144,44 @@ async fn serve(args: Args) -> Result<ExitCode> {
     let state = Arc::new(AppState {
         judge: judge.clone(),
         metrics: metrics.clone(),
-        ready: AtomicBool::new(true),
+        ready: AtomicBool::new(live.is_none()),
         cert_expiry: reloader.expiry_handle(),
+        cluster: live.as_ref().map(LiveView::status),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     tokio::spawn(reloader.run(stopped(stop_rx.clone())));
+    if let Some(live) = &live {
+        let ready = state.clone();
+        let on_ready = move |r: bool| ready.ready.store(r, Ordering::Relaxed);
+        let every = Duration::from_secs(1);
+        tokio::spawn(live::publish(
+            live.status(),
+            metrics.clone(),
+            on_ready,
+            every,
+            stopped(stop_rx.clone()),
+        ));
+    }
     if let Some(path) = args.policy.clone() {
-        let objects = objects.clone();
-        let reloader = PolicyReloader {
-            path,
-            interval,
-            judge: judge.clone(),
-            metrics: metrics.clone(),
-            rebuild: Box::new(move |policy: &Policy| Some(load::view(policy, &objects))),
+        let rebuild: Rebuild = match &live {
+            // the watchers relist what the policy changes; the view is never rebuilt from scratch
+            Some(live) => {
+                let notifier = live.policy_notifier();
+                Box::new(move |policy: &Policy| {
+                    notifier.notify(policy);
+                    None
+                })
+            }
+            None => {
+                let objects = objects.clone();
+                Box::new(move |policy: &Policy| Some(load::view(policy, &objects)))
+            }
         };
+        let reloader =
+            PolicyReloader { path, interval, judge: judge.clone(), metrics: metrics.clone(), rebuild };
         tokio::spawn(reloader.run(policy_bytes, stopped(stop_rx.clone())));
     }
 
@@ -192,6 +231,32 @@ async fn serve(args: Args) -> Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The API client for `--cluster auto`, with the way out when there is no cluster to talk to.
+async fn cluster_client(args: &Args) -> Result<kube::Client> {
+    if !args.cluster_state.is_empty() {
+        bail!(
+            "--cluster-state is only read with --cluster off (with --cluster auto the view comes from the cluster)"
+        );
+    }
+    live::connect(args.kubeconfig.as_deref()).await.map_err(|e| {
+        let hint = match e {
+            ClusterError::NoConfig { .. } => {
+                "--cluster auto needs a cluster: pass --kubeconfig FILE, or judge against files with \
+                 --cluster off --cluster-state PATH"
+            }
+            _ => "--cluster auto",
+        };
+        anyhow::Error::new(e).context(hint)
+    })
+}
+
+fn live_settings(args: &Args) -> Settings {
+    Settings {
+        discovery_interval: Duration::from_secs(args.discovery_interval_seconds.max(1)),
+        resync_interval: (args.resync_seconds > 0).then(|| Duration::from_secs(args.resync_seconds)),
+    }
 }
 
 async fn shutdown_signal() {

@@ -192,6 +192,12 @@ impl Policy {
     pub fn nad_entry(&self, obj: &DynamicObject, keep_config: bool) -> NadEntry {
         nad::entry(self, obj, keep_config)
     }
+
+    /// Whether a stored NAD is a migration NAD, by the test the rules apply, so reports agree with them.
+    pub fn is_migration_nad(&self, entry: &NadEntry, view: &View) -> bool {
+        let options = Options::default();
+        nad::is_migration_entry(&Ctx { policy: self, view, options: &options }, entry)
+    }
 }
 
 /// A cluster network a migration subnet must not overlap.

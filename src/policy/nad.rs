@@ -388,6 +388,11 @@ fn name_list(items: &[String]) -> String {
     }
 }
 
+/// Whether a stored NAD is a migration NAD.
+pub(super) fn is_migration_entry(ctx: &Ctx<'_>, entry: &NadEntry) -> bool {
+    is_migration(ctx, &Nad::from_entry(entry))
+}
+
 /// Re-judges a stored NAD by every migration rule, for the HyperConverged that names it.
 pub(super) fn judge_stored(ctx: &Ctx<'_>, entry: &NadEntry, f: &mut Findings) {
     judge_migration(ctx, &Nad::from_entry(entry), f);

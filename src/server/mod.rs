@@ -19,7 +19,7 @@ use std::{
 use axum::{
     Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, State},
+    extract::{DefaultBodyLimit, RawQuery, State},
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -43,6 +43,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The serving certificate's notAfter, kept current by the TLS reloader.
     pub cert_expiry: Arc<AtomicI64>,
+    /// The live view's per-resource state (`--cluster auto`); it decides readiness when present.
+    pub cluster: Option<Arc<crate::cluster::status::Status>>,
 }
 
 /// Every route of the TLS port: the two webhooks plus probes and metrics.
@@ -97,8 +99,10 @@ fn answer(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
                 reviewed.verdict,
                 elapsed.as_secs_f64(),
             );
-            match serde_json::to_vec(&reviewed.response) {
-                Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+            // most answers fit, so encoding does not grow the buffer step by step
+            let mut bytes = Vec::with_capacity(1024);
+            match serde_json::to_writer(&mut bytes, &reviewed.response) {
+                Ok(()) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
                 Err(e) => bad_request(state, &format!("cannot encode the response: {e}")),
             }
         }
@@ -133,8 +137,20 @@ fn log(webhook: Webhook, r: &Reviewed, elapsed: Duration) {
         Verdict::Patched => "patched",
         Verdict::Error => "error",
     };
-    let denials: Vec<&str> = r.decision.denials.iter().map(|d| d.field.as_str()).collect();
-    let rules: Vec<&str> = r.decision.denials.iter().map(|d| d.rule.id()).collect();
+    /// A comma-separated list written straight into the log line, without building a string first.
+    struct Listed<'a>(&'a [crate::policy::Finding], fn(&crate::policy::Finding) -> &str);
+    impl std::fmt::Display for Listed<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for (i, finding) in self.0.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                f.write_str((self.1)(finding))?;
+            }
+            Ok(())
+        }
+    }
+    let denials = &r.decision.denials;
     tracing::info!(
         webhook = webhook_name(webhook),
         uid = %r.uid,
@@ -144,19 +160,31 @@ fn log(webhook: Webhook, r: &Reviewed, elapsed: Duration) {
         operation = r.operation,
         dry_run = r.dry_run,
         verdict,
-        denied_fields = %denials.join(","),
-        rules = %rules.join(","),
+        denied_fields = %Listed(denials, |d| d.field.as_str()),
+        rules = %Listed(denials, |d| d.rule.id()),
         warnings = r.decision.warnings.len(),
         latency_us = elapsed.as_micros() as u64,
         "admission"
     );
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.ready.load(Ordering::Relaxed) {
-        "ready\n".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: the cluster view is still loading\n").into_response()
+/// Ready when the view can be judged against. `?verbose` lists every watched resource: whether the
+/// cluster serves it, whether its initial list completed, its staleness and object count.
+async fn readyz(State(state): State<Arc<AppState>>, RawQuery(query): RawQuery) -> Response {
+    let ready = match &state.cluster {
+        Some(cluster) => cluster.ready(),
+        None => state.ready.load(Ordering::Relaxed),
+    };
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let verbose =
+        query.as_deref().unwrap_or_default().split('&').any(|p| p == "verbose" || p.starts_with("verbose="));
+    match (&state.cluster, verbose) {
+        (Some(cluster), true) => (code, cluster.render_verbose(Instant::now())).into_response(),
+        (None, true) if ready => {
+            (code, "[+]view fixed (--cluster off)\nreadyz check passed\n").into_response()
+        }
+        _ if ready => "ready\n".into_response(),
+        _ => (code, "not ready: the cluster view is still loading\n").into_response(),
     }
 }
 

@@ -1,0 +1,384 @@
+//! Applying watch events to the view: pure, so add, modify, delete and relist are tested without a cluster.
+//!
+//! Each watcher keeps a [`Tracker`] of the view entries it put there. A relist (the watcher's `Init`,
+//! `InitApply`…, `InitDone`) updates entries as they arrive, so the view is never emptied while a relist
+//! runs, and at `InitDone` removes the entries the relist did not see again (objects deleted while the
+//! watch was down).
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use kube::runtime::watcher::Event;
+
+use crate::view::{Discovered, HcEntry, NadEntry, NadName, ReservedKind, View};
+
+/// A cluster-wide object that only sets discovered cluster networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Singleton {
+    /// `networks.config.openshift.io/cluster`.
+    ClusterNetwork,
+    /// `networks.operator.openshift.io/cluster`.
+    OperatorNetwork,
+    /// ConfigMap `kube-system/cluster-config-v1`.
+    InstallConfig,
+}
+
+impl Singleton {
+    /// The cluster networks this object describes; a later version that omits one gives it back to the
+    /// policy.
+    pub fn kinds(self) -> &'static [ReservedKind] {
+        match self {
+            Singleton::ClusterNetwork => {
+                &[ReservedKind::Pod, ReservedKind::Service, ReservedKind::ExternalIp]
+            }
+            Singleton::OperatorNetwork => {
+                &[ReservedKind::OvnJoin, ReservedKind::OvnTransit, ReservedKind::OvnMasquerade]
+            }
+            Singleton::InstallConfig => &[ReservedKind::Machine],
+        }
+    }
+}
+
+/// What one watched object contributes to the view.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Nad(NadEntry),
+    Hc(HcEntry),
+    Node {
+        name: String,
+        runs_virt_handler: bool,
+    },
+    /// Discovered cluster networks; kinds of `source` absent here fall back to the policy.
+    Networks {
+        source: Singleton,
+        found: Vec<(ReservedKind, Discovered)>,
+    },
+}
+
+/// The identity of a view entry, enough to remove it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Key {
+    Nad(Arc<NadName>),
+    Hc { namespace: String, name: String },
+    Node(String),
+    Singleton(Singleton),
+}
+
+impl Item {
+    /// The entry this item replaces or removes.
+    pub fn key(&self) -> Key {
+        match self {
+            Item::Nad(e) => Key::Nad(e.key.clone()),
+            Item::Hc(e) => Key::Hc { namespace: e.namespace.clone(), name: e.name.clone() },
+            Item::Node { name, .. } => Key::Node(name.clone()),
+            Item::Networks { source, .. } => Key::Singleton(*source),
+        }
+    }
+}
+
+/// The entries one watcher put into the view, and those seen again by the relist in progress.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    known: BTreeSet<Key>,
+    relist: Option<BTreeSet<Key>>,
+}
+
+/// What an event did, for readiness and staleness bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// An object was added, changed or deleted while watching.
+    Changed,
+    /// A (re)list started; the view keeps its entries until it completes.
+    ListStarted,
+    /// An object arrived during a (re)list.
+    Listed,
+    /// A (re)list completed; `removed` entries were not seen again and are gone.
+    ListDone { removed: usize },
+}
+
+impl Tracker {
+    /// How many view entries this watcher holds.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether this watcher holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+
+    /// Removes every entry this watcher put in the view (its resource went away from the cluster).
+    pub fn clear(&mut self, view: &mut View) -> usize {
+        let removed = self.known.len();
+        for key in std::mem::take(&mut self.known) {
+            remove(view, &key);
+        }
+        self.relist = None;
+        removed
+    }
+}
+
+/// Applies one watch event to the view.
+pub fn apply(view: &mut View, tracker: &mut Tracker, event: Event<Item>) -> Applied {
+    match event {
+        Event::Apply(item) => {
+            tracker.known.insert(item.key());
+            upsert(view, item);
+            Applied::Changed
+        }
+        Event::Delete(item) => {
+            let key = item.key();
+            remove(view, &key);
+            tracker.known.remove(&key);
+            if let Some(seen) = tracker.relist.as_mut() {
+                seen.remove(&key);
+            }
+            Applied::Changed
+        }
+        Event::Init => {
+            tracker.relist = Some(BTreeSet::new());
+            Applied::ListStarted
+        }
+        Event::InitApply(item) => {
+            let key = item.key();
+            tracker.known.insert(key.clone());
+            tracker.relist.get_or_insert_default().insert(key);
+            upsert(view, item);
+            Applied::Listed
+        }
+        Event::InitDone => {
+            let seen = tracker.relist.take().unwrap_or_default();
+            let gone: Vec<Key> = tracker.known.difference(&seen).cloned().collect();
+            for key in &gone {
+                remove(view, key);
+            }
+            tracker.known = seen;
+            Applied::ListDone { removed: gone.len() }
+        }
+    }
+}
+
+fn upsert(view: &mut View, item: Item) {
+    match item {
+        Item::Nad(entry) => view.upsert_nad(entry),
+        Item::Hc(entry) => view.upsert_hc(entry),
+        Item::Node { name, runs_virt_handler } => view.upsert_node(name, runs_virt_handler),
+        Item::Networks { source, found } => {
+            for kind in source.kinds() {
+                view.clear_discovered(*kind);
+            }
+            for (kind, discovered) in found {
+                if source.kinds().contains(&kind) {
+                    view.set_discovered(kind, discovered);
+                }
+            }
+        }
+    }
+}
+
+fn remove(view: &mut View, key: &Key) {
+    match key {
+        Key::Nad(name) => {
+            view.remove_nad(&name.namespace, &name.name);
+        }
+        Key::Hc { namespace, name } => {
+            view.remove_hc(namespace, name);
+        }
+        Key::Node(name) => view.remove_node(name),
+        Key::Singleton(source) => {
+            for kind in source.kinds() {
+                view.clear_discovered(*kind);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nad(ns: &str, name: &str, range: &str) -> Item {
+        Item::Nad(NadEntry {
+            key: Arc::new(NadName { namespace: ns.into(), name: name.into() }),
+            ranges: vec![range.parse().unwrap()],
+            migration_label: None,
+            config: None,
+        })
+    }
+
+    fn hc(network: Option<&str>) -> Item {
+        Item::Hc(HcEntry {
+            namespace: "openshift-cnv".into(),
+            name: "kubevirt-hyperconverged".into(),
+            network: network.map(str::to_owned),
+        })
+    }
+
+    fn node(name: &str, runs: bool) -> Item {
+        Item::Node { name: name.into(), runs_virt_handler: runs }
+    }
+
+    fn owners(view: &View, net: &str) -> Vec<String> {
+        let mut v: Vec<String> =
+            view.overlapping(&net.parse().unwrap()).iter().map(|(_, e)| e.key.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    fn pod_network(cidr: &str) -> Item {
+        Item::Networks {
+            source: Singleton::ClusterNetwork,
+            found: vec![(
+                ReservedKind::Pod,
+                Discovered { nets: vec![cidr.parse().unwrap()], source: "Network cluster".into() },
+            )],
+        }
+    }
+
+    /// Runs a whole initial list.
+    fn list(view: &mut View, t: &mut Tracker, items: Vec<Item>) -> Applied {
+        apply(view, t, Event::Init);
+        for item in items {
+            assert_eq!(apply(view, t, Event::InitApply(item)), Applied::Listed);
+        }
+        apply(view, t, Event::InitDone)
+    }
+
+    #[test]
+    fn add_modify_delete_a_nad() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        assert_eq!(apply(&mut view, &mut t, Event::Apply(nad("a", "n", "10.1.0.0/24"))), Applied::Changed);
+        assert_eq!(owners(&view, "10.1.0.0/16"), vec!["a/n"]);
+        apply(&mut view, &mut t, Event::Apply(nad("a", "n", "10.2.0.0/24")));
+        assert!(owners(&view, "10.1.0.0/16").is_empty(), "the old range is released on modify");
+        assert_eq!(owners(&view, "10.2.0.0/16"), vec!["a/n"]);
+        assert_eq!(t.len(), 1);
+        apply(&mut view, &mut t, Event::Delete(nad("a", "n", "10.2.0.0/24")));
+        assert!(owners(&view, "10.2.0.0/16").is_empty());
+        assert_eq!(view.nad_count(), 0);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn initial_list_fills_the_view() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        let done = list(&mut view, &mut t, vec![nad("a", "x", "10.1.0.0/24"), nad("b", "y", "10.2.0.0/24")]);
+        assert_eq!(done, Applied::ListDone { removed: 0 });
+        assert_eq!(view.nad_count(), 2);
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn relist_removes_what_was_not_seen_again_and_keeps_entries_meanwhile() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        list(&mut view, &mut t, vec![nad("a", "x", "10.1.0.0/24"), nad("b", "y", "10.2.0.0/24")]);
+
+        // the watch broke; b/y was deleted and a/z created while it was down
+        assert_eq!(apply(&mut view, &mut t, Event::Init), Applied::ListStarted);
+        assert_eq!(view.nad_count(), 2, "a relist in progress does not empty the view");
+        apply(&mut view, &mut t, Event::InitApply(nad("a", "x", "10.1.0.0/24")));
+        apply(&mut view, &mut t, Event::InitApply(nad("a", "z", "10.3.0.0/24")));
+        assert_eq!(owners(&view, "10.2.0.0/16"), vec!["b/y"], "still judged with the last state");
+        assert_eq!(apply(&mut view, &mut t, Event::InitDone), Applied::ListDone { removed: 1 });
+        assert!(owners(&view, "10.2.0.0/16").is_empty());
+        assert_eq!(owners(&view, "10.0.0.0/8"), vec!["a/x", "a/z"]);
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn a_relist_that_restarts_counts_only_the_last_one() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        list(&mut view, &mut t, vec![nad("a", "x", "10.1.0.0/24"), nad("b", "y", "10.2.0.0/24")]);
+        apply(&mut view, &mut t, Event::Init);
+        apply(&mut view, &mut t, Event::InitApply(nad("a", "x", "10.1.0.0/24")));
+        // the list failed midway and started over
+        let done = list(&mut view, &mut t, vec![nad("b", "y", "10.2.0.0/24")]);
+        assert_eq!(done, Applied::ListDone { removed: 1 });
+        assert_eq!(owners(&view, "10.0.0.0/8"), vec!["b/y"]);
+    }
+
+    #[test]
+    fn delete_during_a_relist_is_not_resurrected() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        apply(&mut view, &mut t, Event::Init);
+        apply(&mut view, &mut t, Event::InitApply(nad("a", "x", "10.1.0.0/24")));
+        apply(&mut view, &mut t, Event::Delete(nad("a", "x", "10.1.0.0/24")));
+        apply(&mut view, &mut t, Event::InitDone);
+        assert_eq!(view.nad_count(), 0);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn hyperconverged_modify_and_relist() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        list(&mut view, &mut t, vec![hc(Some("mig"))]);
+        assert_eq!(view.hcs_using("openshift-cnv", "mig").count(), 1);
+        apply(&mut view, &mut t, Event::Apply(hc(None)));
+        assert_eq!(view.hcs_using("openshift-cnv", "mig").count(), 0);
+        assert_eq!(view.hcs().count(), 1);
+        let done = list(&mut view, &mut t, vec![]);
+        assert_eq!(done, Applied::ListDone { removed: 1 });
+        assert_eq!(view.hcs().count(), 0);
+    }
+
+    #[test]
+    fn nodes_count_and_go() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        list(&mut view, &mut t, vec![node("w1", true), node("w2", true), node("w3", false)]);
+        assert_eq!(view.virt_handler_nodes(), Some(2));
+        apply(&mut view, &mut t, Event::Apply(node("w3", true)));
+        assert_eq!(view.virt_handler_nodes(), Some(3));
+        apply(&mut view, &mut t, Event::Delete(node("w1", true)));
+        assert_eq!(view.virt_handler_nodes(), Some(2));
+        list(&mut view, &mut t, vec![]);
+        assert_eq!(view.virt_handler_nodes(), None);
+    }
+
+    #[test]
+    fn singleton_replaces_and_clears_its_networks_only() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        view.set_discovered(
+            ReservedKind::Machine,
+            Discovered { nets: vec!["10.0.0.0/16".parse().unwrap()], source: "ConfigMap".into() },
+        );
+        apply(&mut view, &mut t, Event::Apply(pod_network("10.132.0.0/14")));
+        let pods = |v: &View| v.discovered(ReservedKind::Pod).map(|d| d.nets[0].to_string());
+        assert_eq!(pods(&view).as_deref(), Some("10.132.0.0/14"));
+        // a later version without the pod network gives it back to the policy
+        apply(
+            &mut view,
+            &mut t,
+            Event::Apply(Item::Networks { source: Singleton::ClusterNetwork, found: vec![] }),
+        );
+        assert_eq!(pods(&view), None);
+        apply(&mut view, &mut t, Event::Apply(pod_network("10.132.0.0/14")));
+        apply(&mut view, &mut t, Event::Delete(pod_network("10.132.0.0/14")));
+        assert_eq!(pods(&view), None);
+        assert!(view.discovered(ReservedKind::Machine).is_some(), "other sources are untouched");
+    }
+
+    #[test]
+    fn singleton_kinds_are_confined_to_their_source() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        let stray = Item::Networks {
+            source: Singleton::InstallConfig,
+            found: vec![(
+                ReservedKind::Pod,
+                Discovered { nets: vec!["10.9.0.0/16".parse().unwrap()], source: "x".into() },
+            )],
+        };
+        apply(&mut view, &mut t, Event::Apply(stray));
+        assert!(view.discovered(ReservedKind::Pod).is_none());
+    }
+
+    #[test]
+    fn clear_removes_everything_a_watcher_added() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        list(&mut view, &mut t, vec![hc(Some("mig"))]);
+        let mut other = Tracker::default();
+        list(&mut view, &mut other, vec![nad("a", "x", "10.1.0.0/24")]);
+        assert_eq!(t.clear(&mut view), 1);
+        assert_eq!(view.hcs().count(), 0);
+        assert_eq!(view.nad_count(), 1, "another watcher's entries stay");
+        assert!(t.is_empty());
+    }
+}

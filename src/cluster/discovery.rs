@@ -1,0 +1,235 @@
+//! Which of the watched resources the cluster serves: a plain Kubernetes cluster has no HyperConverged
+//! CRD and no OpenShift network config, and those watchers are simply not started (the policy's values
+//! stay in force). Discovery is repeated, so a CRD installed later is picked up.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroup, APIGroupList, APIResourceList};
+use kube::Client;
+
+use super::{ClusterError, Resource};
+use crate::policy::HcVersion;
+
+/// One watcher to run, with the API version it watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    Nads,
+    HyperConvergeds(HcVersion),
+    Nodes,
+    ClusterNetwork,
+    OperatorNetwork,
+    InstallConfig,
+}
+
+impl Watch {
+    /// The resource this watcher keeps in the view.
+    pub fn resource(self) -> Resource {
+        match self {
+            Watch::Nads => Resource::Nads,
+            Watch::HyperConvergeds(_) => Resource::HyperConvergeds,
+            Watch::Nodes => Resource::Nodes,
+            Watch::ClusterNetwork => Resource::ClusterNetwork,
+            Watch::OperatorNetwork => Resource::OperatorNetwork,
+            Watch::InstallConfig => Resource::InstallConfig,
+        }
+    }
+
+    /// What is watched, as reports show it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Watch::Nads => "k8s.cni.cncf.io/v1 network-attachment-definitions",
+            Watch::HyperConvergeds(HcVersion::V1) => "hco.kubevirt.io/v1 hyperconvergeds",
+            Watch::HyperConvergeds(HcVersion::V1Beta1) => "hco.kubevirt.io/v1beta1 hyperconvergeds",
+            Watch::Nodes => "v1 nodes (metadata)",
+            Watch::ClusterNetwork => "config.openshift.io/v1 networks/cluster",
+            Watch::OperatorNetwork => "operator.openshift.io/v1 networks/cluster",
+            Watch::InstallConfig => "v1 configmaps kube-system/cluster-config-v1",
+        }
+    }
+}
+
+/// A resource found through discovery.
+struct Wanted {
+    group: &'static str,
+    /// Versions mignet reads, in order of preference when the server's preferred one is not among them.
+    versions: &'static [&'static str],
+    plural: &'static str,
+}
+
+const NADS: Wanted =
+    Wanted { group: "k8s.cni.cncf.io", versions: &["v1"], plural: "network-attachment-definitions" };
+const HCO: Wanted =
+    Wanted { group: "hco.kubevirt.io", versions: &["v1", "v1beta1"], plural: "hyperconvergeds" };
+const CONFIG_NETWORK: Wanted = Wanted { group: "config.openshift.io", versions: &["v1"], plural: "networks" };
+const OPERATOR_NETWORK: Wanted =
+    Wanted { group: "operator.openshift.io", versions: &["v1"], plural: "networks" };
+
+/// What discovery found: the watchers to run now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Served {
+    pub watches: Vec<Watch>,
+}
+
+impl Served {
+    /// The watcher for a resource, when the cluster serves it.
+    pub fn get(&self, resource: Resource) -> Option<Watch> {
+        self.watches.iter().copied().find(|w| w.resource() == resource)
+    }
+
+    /// Builds the watch list from what discovery answered; `served(group_version, plural)` tells whether
+    /// a group version lists and watches a resource. Nodes are always there; the install-config is an
+    /// OpenShift installer artefact, read only where OpenShift's network config is served.
+    pub fn from_discovery(groups: &APIGroupList, served: impl Fn(&str, &str) -> bool) -> Served {
+        let find = |w: &Wanted| -> Option<&'static str> {
+            let group = groups.groups.iter().find(|g| g.name == w.group)?;
+            let version = pick_version(group, w.versions)?;
+            served(&format!("{}/{version}", w.group), w.plural).then_some(version)
+        };
+        let mut watches = vec![Watch::Nodes];
+        if find(&NADS).is_some() {
+            watches.push(Watch::Nads);
+        }
+        match find(&HCO) {
+            Some("v1") => watches.push(Watch::HyperConvergeds(HcVersion::V1)),
+            Some(_) => watches.push(Watch::HyperConvergeds(HcVersion::V1Beta1)),
+            None => {}
+        }
+        if find(&CONFIG_NETWORK).is_some() {
+            watches.push(Watch::ClusterNetwork);
+            watches.push(Watch::InstallConfig);
+        }
+        if find(&OPERATOR_NETWORK).is_some() {
+            watches.push(Watch::OperatorNetwork);
+        }
+        watches.sort_by_key(|w| w.resource());
+        Served { watches }
+    }
+}
+
+/// The server's preferred version when mignet reads it (what kubectl would use), else the first of
+/// `versions` the group serves.
+fn pick_version(group: &APIGroup, versions: &[&'static str]) -> Option<&'static str> {
+    let served = |v: &str| group.versions.iter().any(|gv| gv.version == v);
+    let preferred = group.preferred_version.as_ref().map(|p| p.version.as_str());
+    versions
+        .iter()
+        .copied()
+        .find(|v| Some(*v) == preferred && served(v))
+        .or_else(|| versions.iter().copied().find(|v| served(v)))
+}
+
+/// Whether a group version's resource list offers `plural` with list and watch.
+pub fn lists_and_watches(list: &APIResourceList, plural: &str) -> bool {
+    list.resources
+        .iter()
+        .any(|r| r.name == plural && ["list", "watch"].iter().all(|verb| r.verbs.iter().any(|v| v == verb)))
+}
+
+/// Asks the API server which of the watched resources it serves. A group version that vanished between
+/// the two requests (404) counts as not served; any other failure is an error, and the caller keeps the
+/// watchers it has.
+pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
+    let groups = client
+        .list_api_groups()
+        .await
+        .map_err(|source| ClusterError::Discovery { what: "GET /apis".into(), source })?;
+    let mut lists: Vec<(String, APIResourceList)> = Vec::new();
+    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK] {
+        let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
+        let Some(version) = pick_version(group, w.versions) else { continue };
+        let gv = format!("{}/{version}", w.group);
+        match client.list_api_group_resources(&gv).await {
+            Ok(list) => lists.push((gv, list)),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => return Err(ClusterError::Discovery { what: format!("GET /apis/{gv}"), source }),
+        }
+    }
+    Ok(Served::from_discovery(&groups, |gv, plural| {
+        lists.iter().any(|(g, list)| g == gv && lists_and_watches(list, plural))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn groups(v: serde_json::Value) -> APIGroupList {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn group(name: &str, versions: &[&str], preferred: &str) -> serde_json::Value {
+        let gv = |v: &str| json!({"groupVersion": format!("{name}/{v}"), "version": v});
+        json!({"name": name, "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(),
+               "preferredVersion": gv(preferred)})
+    }
+
+    fn all_served(_: &str, _: &str) -> bool {
+        true
+    }
+
+    #[test]
+    fn plain_kubernetes_watches_only_nodes() {
+        let g = groups(json!({"groups": [group("apps", &["v1"], "v1")]}));
+        assert_eq!(Served::from_discovery(&g, all_served).watches, vec![Watch::Nodes]);
+    }
+
+    #[test]
+    fn openshift_with_hco_watches_everything() {
+        let g = groups(json!({"groups": [
+            group("k8s.cni.cncf.io", &["v1"], "v1"),
+            group("hco.kubevirt.io", &["v1beta1"], "v1beta1"),
+            group("config.openshift.io", &["v1"], "v1"),
+            group("operator.openshift.io", &["v1"], "v1"),
+        ]}));
+        let s = Served::from_discovery(&g, all_served);
+        assert_eq!(
+            s.watches,
+            vec![
+                Watch::Nads,
+                Watch::HyperConvergeds(HcVersion::V1Beta1),
+                Watch::Nodes,
+                Watch::ClusterNetwork,
+                Watch::OperatorNetwork,
+                Watch::InstallConfig
+            ]
+        );
+        assert_eq!(s.get(Resource::HyperConvergeds), Some(Watch::HyperConvergeds(HcVersion::V1Beta1)));
+    }
+
+    #[test]
+    fn hyperconverged_version_follows_the_servers_preference() {
+        let pick = |versions: &[&str], preferred: &str| {
+            let g = groups(json!({"groups": [group("hco.kubevirt.io", versions, preferred)]}));
+            Served::from_discovery(&g, all_served).get(Resource::HyperConvergeds)
+        };
+        assert_eq!(pick(&["v1", "v1beta1"], "v1"), Some(Watch::HyperConvergeds(HcVersion::V1)));
+        assert_eq!(pick(&["v1", "v1beta1"], "v1beta1"), Some(Watch::HyperConvergeds(HcVersion::V1Beta1)));
+        // a preferred version mignet does not read: fall back to the first known one served
+        assert_eq!(pick(&["v2", "v1beta1"], "v2"), Some(Watch::HyperConvergeds(HcVersion::V1Beta1)));
+        assert_eq!(pick(&["v2"], "v2"), None);
+    }
+
+    #[test]
+    fn a_group_without_the_resource_is_not_watched() {
+        let g = groups(json!({"groups": [group("k8s.cni.cncf.io", &["v1"], "v1"),
+                                          group("config.openshift.io", &["v1"], "v1")]}));
+        let s = Served::from_discovery(&g, |gv, plural| gv == "k8s.cni.cncf.io/v1" && plural != "x");
+        assert_eq!(s.watches, vec![Watch::Nads, Watch::Nodes]);
+    }
+
+    #[test]
+    fn resource_needs_list_and_watch() {
+        let list: APIResourceList = serde_json::from_value(json!({"groupVersion": "hco.kubevirt.io/v1beta1",
+        "resources": [
+            {"name": "hyperconvergeds", "singularName": "hyperconverged", "namespaced": true,
+             "kind": "HyperConverged", "verbs": ["get", "list", "watch"]},
+            {"name": "hyperconvergeds/status", "singularName": "", "namespaced": true,
+             "kind": "HyperConverged", "verbs": ["get"]},
+            {"name": "getonly", "singularName": "", "namespaced": true, "kind": "X", "verbs": ["get", "list"]}
+        ]}))
+        .unwrap();
+        assert!(lists_and_watches(&list, "hyperconvergeds"));
+        assert!(!lists_and_watches(&list, "getonly"));
+        assert!(!lists_and_watches(&list, "missing"));
+    }
+}

@@ -1,0 +1,512 @@
+//! What `mignet view` prints: every claimed range in address order with its owner, migration NADs and
+//! their capacity, and the overlaps the rules would complain about. This is where a platform engineer
+//! looks when a denial surprises them, so it reads the view exactly as the rules do.
+
+use std::fmt::Write as _;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::status::ResourceReport;
+use crate::{
+    policy::{Policy, cni::NetConf, ranges},
+    view::{NadEntry, View},
+};
+
+/// How many overlapping owners one line names before summarising the rest.
+const MAX_NAMED: usize = 5;
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Every claimed range, sorted by family, address and prefix length.
+    pub ranges: Vec<RangeLine>,
+    /// Nodes needing a migration address (`None`: no node known).
+    pub virt_handler_nodes: Option<u64>,
+    pub hyper_convergeds: Vec<HcLine>,
+    /// What the live view watches; empty for a view built from files.
+    pub resources: Vec<ResourceReport>,
+}
+
+/// One claimed range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeLine {
+    pub cidr: IpNet,
+    pub owner: Owner,
+    /// The other owners whose ranges overlap this one (at most a few named).
+    pub overlaps: Vec<String>,
+    /// How many other owners overlap in total.
+    pub overlap_count: usize,
+    /// For a migration NAD's whereabouts range: the addresses it can hand out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usable: Option<u128>,
+}
+
+/// Who claims a range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Owner {
+    /// A cluster network; `source` is "default", "policy" or the object it was read from.
+    #[serde(rename_all = "camelCase")]
+    Reserved { what: String, source: String },
+    #[serde(rename_all = "camelCase")]
+    Nad { namespace: String, name: String, migration: bool },
+}
+
+impl Owner {
+    /// How overlap lists name this owner.
+    pub fn label(&self) -> String {
+        match self {
+            Owner::Reserved { what, .. } => what.clone(),
+            Owner::Nad { namespace, name, .. } => format!("{namespace}/{name}"),
+        }
+    }
+
+    fn is_migration(&self) -> bool {
+        matches!(self, Owner::Nad { migration: true, .. })
+    }
+}
+
+/// A HyperConverged and the migration network it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HcLine {
+    pub namespace: String,
+    pub name: String,
+    pub network: Option<String>,
+}
+
+impl Report {
+    /// Reads the view as the rules do: reserved ranges with discovered values replacing the policy's,
+    /// migration NADs by the policy's own test.
+    pub fn build(policy: &Policy, view: &View, resources: Vec<ResourceReport>) -> Report {
+        let mut lines: Vec<RangeLine> = policy
+            .reserved(view)
+            .map(|r| line(r.net, Owner::Reserved { what: r.what.to_owned(), source: r.source.to_owned() }))
+            .collect();
+        for entry in view.nads() {
+            let migration = policy.is_migration_nad(entry, view);
+            let usable = if migration { capacities(entry) } else { Vec::new() };
+            for net in &entry.ranges {
+                let owner = Owner::Nad {
+                    namespace: entry.key.namespace.clone(),
+                    name: entry.key.name.clone(),
+                    migration,
+                };
+                let mut l = line(*net, owner);
+                l.usable = usable.iter().filter(|(n, _)| n == net).map(|(_, u)| *u).min();
+                lines.push(l);
+            }
+        }
+        lines.sort_by_cached_key(order);
+        find_overlaps(&mut lines);
+        let hyper_convergeds = view
+            .hcs()
+            .map(|hc| HcLine {
+                namespace: hc.namespace.clone(),
+                name: hc.name.clone(),
+                network: hc.network.clone(),
+            })
+            .collect();
+        Report { ranges: lines, virt_handler_nodes: view.virt_handler_nodes(), hyper_convergeds, resources }
+    }
+
+    /// Whether a migration NAD shares addresses with anything (what the rules deny).
+    pub fn has_conflicts(&self) -> bool {
+        self.ranges.iter().any(|l| l.owner.is_migration() && l.overlap_count > 0)
+    }
+
+    /// The plain-text rendering: a table of ranges, then nodes, HyperConvergeds and watched resources.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let owner = |l: &RangeLine| match &l.owner {
+            Owner::Reserved { what, source } => format!("{what} ({source})"),
+            Owner::Nad { namespace, name, migration } => {
+                let mark = if *migration { " [migration]" } else { "" };
+                format!("NAD {namespace}/{name}{mark}")
+            }
+        };
+        let owners: Vec<String> = self.ranges.iter().map(owner).collect();
+        let cidr_w = self.ranges.iter().map(|l| l.cidr.to_string().len()).max().unwrap_or(0).max(4);
+        let owner_w = owners.iter().map(String::len).max().unwrap_or(0).max(5);
+        let _ = writeln!(out, "{:<cidr_w$}  {:<owner_w$}  NOTES", "CIDR", "OWNER");
+        for (l, o) in self.ranges.iter().zip(&owners) {
+            let notes = self.notes(l);
+            let row = format!("{:<cidr_w$}  {:<owner_w$}  {notes}", l.cidr.to_string(), o);
+            let _ = writeln!(out, "{}", row.trim_end());
+        }
+        out.push('\n');
+        match self.virt_handler_nodes {
+            Some(n) => {
+                let _ = writeln!(out, "virt-handler nodes: {n}");
+            }
+            None => out.push_str("virt-handler nodes: unknown (no node seen; capacity is not judged)\n"),
+        }
+        if self.hyper_convergeds.is_empty() {
+            out.push_str("HyperConverged: none\n");
+        }
+        for hc in &self.hyper_convergeds {
+            let network = match &hc.network {
+                Some(n) => format!("live-migration network {}/{n}", hc.namespace),
+                None => "no dedicated live-migration network (the pod network is used)".to_owned(),
+            };
+            let _ = writeln!(out, "HyperConverged {}/{}: {network}", hc.namespace, hc.name);
+        }
+        for r in &self.resources {
+            let _ = writeln!(out, "{}", resource_line(r));
+        }
+        out
+    }
+
+    fn notes(&self, l: &RangeLine) -> String {
+        let mut notes = Vec::new();
+        if let Some(u) = l.usable {
+            notes.push(match self.virt_handler_nodes {
+                Some(n) if u < u128::from(n) => format!("TOO SMALL: {u} usable addresses for {n} nodes"),
+                Some(n) => format!("{u} usable addresses for {n} nodes"),
+                None => format!("{u} usable addresses"),
+            });
+        }
+        if l.overlap_count > 0 {
+            let more = l.overlap_count - l.overlaps.len();
+            let mut names = l.overlaps.join(", ");
+            if more > 0 {
+                let _ = write!(names, " and {more} more");
+            }
+            notes.push(format!("OVERLAPS {names}"));
+        }
+        notes.join("; ")
+    }
+}
+
+fn resource_line(r: &ResourceReport) -> String {
+    if !r.present {
+        return format!("watch {}: not served by this cluster (the policy's values apply)", r.resource);
+    }
+    let mut s = format!(
+        "watch {}: {}, {} object{}",
+        r.watching.unwrap_or(r.resource),
+        if r.synced { "synced" } else { "NOT SYNCED" },
+        r.objects,
+        if r.objects == 1 { "" } else { "s" }
+    );
+    if let Some(e) = &r.error {
+        let _ = write!(s, ", last error: {e}");
+    }
+    s
+}
+
+fn line(cidr: IpNet, owner: Owner) -> RangeLine {
+    RangeLine { cidr, owner, overlaps: Vec::new(), overlap_count: 0, usable: None }
+}
+
+/// IPv4 first, then by first address, wider networks before the ones they contain.
+fn order(l: &RangeLine) -> (u8, u128, u8, String) {
+    (l.cidr.max_prefix_len(), ranges::bounds(&l.cidr).0, l.cidr.prefix_len(), l.owner.label())
+}
+
+/// Fills each line's overlaps. Lines are sorted by start address and CIDRs nest or are disjoint, so a
+/// stack of the enclosing networks finds every overlapping pair in one pass.
+fn find_overlaps(lines: &mut [RangeLine]) {
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for i in 0..lines.len() {
+        let net = lines[i].cidr;
+        open.retain(|&j| lines[j].cidr.contains(&net));
+        for &j in &open {
+            if lines[j].owner != lines[i].owner {
+                pairs.push((j, i));
+            }
+        }
+        open.push(i);
+    }
+    for (a, b) in pairs {
+        for (me, other) in [(a, b), (b, a)] {
+            let name = format!("{} ({})", lines[other].owner.label(), lines[other].cidr);
+            let l = &mut lines[me];
+            l.overlap_count += 1;
+            if l.overlaps.len() < MAX_NAMED {
+                l.overlaps.push(name);
+            }
+        }
+    }
+}
+
+/// Usable addresses of each whereabouts range of a NAD's config (kept for NADs in the migration
+/// namespace); lenient: what cannot be read is left out.
+fn capacities(entry: &NadEntry) -> Vec<(IpNet, u128)> {
+    let Some(config) = entry.config.as_deref() else { return Vec::new() };
+    let Ok(conf) = NetConf::parse(config) else { return Vec::new() };
+    let Some(Value::Object(ipam)) = conf.main().get("ipam") else { return Vec::new() };
+    if ipam.get("type").and_then(Value::as_str) != Some("whereabouts") {
+        return Vec::new();
+    }
+    let mut specs: Vec<&serde_json::Map<String, Value>> = Vec::new();
+    if ipam.contains_key("range") {
+        specs.push(ipam);
+    }
+    specs.extend(
+        ipam.get("ipRanges").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object),
+    );
+    specs.iter().filter_map(|spec| usable(spec)).collect()
+}
+
+fn usable(spec: &serde_json::Map<String, Value>) -> Option<(IpNet, u128)> {
+    let range = ranges::parse_range(spec.get("range")?.as_str()?).ok()?;
+    let cidr = range.cidr();
+    let (mut lo, mut hi) = ranges::bounds(&cidr);
+    if let Some((start, end)) = range.span {
+        (lo, hi) = (ranges::to_u128(start), ranges::to_u128(end));
+    }
+    let addr = |key: &str| {
+        spec.get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
+            .filter(|ip| cidr.contains(ip))
+            .map(ranges::to_u128)
+    };
+    if let Some(s) = addr("range_start") {
+        lo = lo.max(s);
+    }
+    if let Some(e) = addr("range_end") {
+        hi = hi.min(e);
+    }
+    let excludes: Vec<IpNet> = spec
+        .get("exclude")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(ranges::parse_cidr_or_ip)
+        .filter(|e| cidr.contains(e))
+        .collect();
+    Some((cidr, ranges::usable(&cidr, lo, hi, &excludes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::view::{Discovered, HcEntry, NadName, ReservedKind};
+
+    fn nad(ns: &str, name: &str, ranges: &[&str], config: Option<&str>) -> NadEntry {
+        NadEntry {
+            key: Arc::new(NadName { namespace: ns.into(), name: name.into() }),
+            ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
+            migration_label: None,
+            config: config.map(Arc::from),
+        }
+    }
+
+    const MIG: &str = r#"{"cniVersion":"0.3.1","type":"macvlan","master":"bond2",
+        "ipam":{"type":"whereabouts","range":"192.168.99.0/24","exclude":["192.168.99.0/28"]}}"#;
+
+    fn sample() -> View {
+        let mut v = View::new();
+        v.upsert_nad(nad("openshift-cnv", "migration-bridge", &["192.168.99.0/24"], Some(MIG)));
+        v.upsert_nad(nad("tenant", "overlapper", &["192.168.99.128/25"], None));
+        v.upsert_nad(nad("tenant", "elsewhere", &["192.168.50.0/24", "fd10::/64"], None));
+        v.upsert_hc(HcEntry {
+            namespace: "openshift-cnv".into(),
+            name: "kubevirt-hyperconverged".into(),
+            network: Some("migration-bridge".into()),
+        });
+        v.set_discovered(
+            ReservedKind::Pod,
+            Discovered {
+                nets: vec!["10.132.0.0/14".parse().unwrap()],
+                source: "Network cluster status.clusterNetwork".into(),
+            },
+        );
+        for i in 0..3 {
+            v.upsert_node(format!("w{i}"), true);
+        }
+        v
+    }
+
+    fn find<'a>(r: &'a Report, cidr: &str) -> &'a RangeLine {
+        r.ranges.iter().find(|l| l.cidr.to_string() == cidr).unwrap_or_else(|| panic!("{cidr} missing"))
+    }
+
+    #[test]
+    fn ranges_are_sorted_by_family_then_address() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        let cidrs: Vec<String> = r.ranges.iter().map(|l| l.cidr.to_string()).collect();
+        assert_eq!(
+            cidrs,
+            vec![
+                "10.0.0.0/16",
+                "10.132.0.0/14",
+                "100.64.0.0/16",
+                "100.88.0.0/16",
+                "172.30.0.0/16",
+                "192.168.50.0/24",
+                "192.168.99.0/24",
+                "192.168.99.128/25",
+                "fd10::/64",
+                "fd69::/112",
+                "fd97::/64",
+                "fd98::/64",
+            ]
+        );
+    }
+
+    #[test]
+    fn owners_and_discovered_sources() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        assert_eq!(
+            find(&r, "10.132.0.0/14").owner,
+            Owner::Reserved {
+                what: "pod network".into(),
+                source: "Network cluster status.clusterNetwork".into()
+            }
+        );
+        assert_eq!(
+            find(&r, "172.30.0.0/16").owner,
+            Owner::Reserved { what: "service network".into(), source: "default".into() }
+        );
+        assert_eq!(
+            find(&r, "192.168.99.0/24").owner,
+            Owner::Nad {
+                namespace: "openshift-cnv".into(),
+                name: "migration-bridge".into(),
+                migration: true
+            }
+        );
+        assert_eq!(
+            find(&r, "192.168.50.0/24").owner,
+            Owner::Nad { namespace: "tenant".into(), name: "elsewhere".into(), migration: false }
+        );
+    }
+
+    #[test]
+    fn overlaps_are_flagged_both_ways() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        assert_eq!(find(&r, "192.168.99.0/24").overlaps, vec!["tenant/overlapper (192.168.99.128/25)"]);
+        assert_eq!(
+            find(&r, "192.168.99.128/25").overlaps,
+            vec!["openshift-cnv/migration-bridge (192.168.99.0/24)"]
+        );
+        assert_eq!(find(&r, "192.168.50.0/24").overlap_count, 0);
+        assert!(r.has_conflicts());
+    }
+
+    #[test]
+    fn migration_capacity_counts_excludes_and_nodes() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        assert_eq!(find(&r, "192.168.99.0/24").usable, Some(254 - 15));
+        assert_eq!(find(&r, "192.168.99.128/25").usable, None, "only migration NADs get a capacity");
+        assert_eq!(r.virt_handler_nodes, Some(3));
+    }
+
+    #[test]
+    fn capacity_reads_start_end_and_ip_ranges() {
+        let cfg = r#"{"type":"macvlan","ipam":{"type":"whereabouts","ipRanges":[
+            {"range":"10.9.0.0/24","range_start":"10.9.0.10","range_end":"10.9.0.19"},
+            {"range":"fd00::10-fd00::1f/64"}, {"range":"junk"}, 7]}}"#;
+        let got = capacities(&nad("n", "m", &[], Some(cfg)));
+        assert_eq!(got, vec![("10.9.0.0/24".parse().unwrap(), 10), ("fd00::/64".parse().unwrap(), 16)]);
+        assert!(capacities(&nad("n", "m", &[], Some("{garbage"))).is_empty());
+        assert!(capacities(&nad("n", "m", &[], None)).is_empty());
+        let host_local = r#"{"type":"bridge","ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}"#;
+        assert!(capacities(&nad("n", "m", &[], Some(host_local))).is_empty());
+    }
+
+    #[test]
+    fn a_range_claimed_twice_by_one_nad_is_no_overlap() {
+        let mut v = View::new();
+        v.upsert_nad(nad("a", "b", &["10.200.0.0/16", "10.200.1.0/24"], None));
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        assert_eq!(find(&r, "10.200.1.0/24").overlap_count, 0);
+    }
+
+    #[test]
+    fn many_overlaps_are_summarised() {
+        let mut v = View::new();
+        v.upsert_nad(nad("a", "wide", &["10.0.0.0/8"], None));
+        for i in 0..8 {
+            v.upsert_nad(nad("a", &format!("n{i}"), &[&format!("10.{}.0.0/16", 200 + i)], None));
+        }
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        let wide = r.ranges.iter().find(|l| l.owner.label() == "a/wide").unwrap();
+        // 8 NADs plus the default machine (10.0.0.0/16) and pod (10.128.0.0/14) networks
+        assert_eq!(wide.overlap_count, 10);
+        assert_eq!(wide.overlaps.len(), MAX_NAMED);
+        assert!(r.to_text().contains("and 5 more"));
+        assert!(!r.has_conflicts(), "no migration NAD involved");
+    }
+
+    #[test]
+    fn text_is_a_table_then_a_summary() {
+        let resources = vec![
+            ResourceReport {
+                resource: "network-attachment-definitions",
+                present: true,
+                watching: Some("k8s.cni.cncf.io/v1 network-attachment-definitions"),
+                synced: true,
+                staleness_seconds: Some(0.0),
+                objects: 3,
+                error: None,
+            },
+            ResourceReport {
+                resource: "hyperconvergeds",
+                present: false,
+                watching: None,
+                synced: false,
+                staleness_seconds: None,
+                objects: 0,
+                error: None,
+            },
+        ];
+        let text = Report::build(&Policy::default(), &sample(), resources).to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("CIDR ") && lines[0].ends_with("NOTES"), "{text}");
+        let mig = lines.iter().find(|l| l.starts_with("192.168.99.0/24")).unwrap();
+        assert!(mig.contains("NAD openshift-cnv/migration-bridge [migration]"), "{mig}");
+        assert!(mig.contains("239 usable addresses for 3 nodes"), "{mig}");
+        assert!(mig.contains("OVERLAPS tenant/overlapper (192.168.99.128/25)"), "{mig}");
+        let pod = lines.iter().find(|l| l.starts_with("10.132.0.0/14")).unwrap();
+        assert!(pod.contains("pod network (Network cluster status.clusterNetwork)"), "{pod}");
+        assert!(text.contains("\nvirt-handler nodes: 3\n"), "{text}");
+        assert!(text.contains(
+            "HyperConverged openshift-cnv/kubevirt-hyperconverged: live-migration network openshift-cnv/migration-bridge"
+        ));
+        assert!(text.contains("watch k8s.cni.cncf.io/v1 network-attachment-definitions: synced, 3 objects"));
+        assert!(text.contains("watch hyperconvergeds: not served by this cluster"));
+    }
+
+    #[test]
+    fn too_small_for_the_nodes_is_called_out() {
+        let mut v = View::new();
+        let cfg = r#"{"type":"macvlan","ipam":{"type":"whereabouts","range":"192.168.99.0/30"}}"#;
+        v.upsert_nad(nad("openshift-cnv", "migration-net", &["192.168.99.0/30"], Some(cfg)));
+        for i in 0..3 {
+            v.upsert_node(format!("w{i}"), false);
+        }
+        let text = Report::build(&Policy::default(), &v, Vec::new()).to_text();
+        assert!(text.contains("TOO SMALL: 2 usable addresses for 3 nodes"), "{text}");
+    }
+
+    #[test]
+    fn json_shape() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        let v = serde_json::to_value(&r).unwrap();
+        let mig = v["ranges"].as_array().unwrap().iter().find(|l| l["cidr"] == "192.168.99.0/24").unwrap();
+        assert_eq!(mig["owner"]["kind"], "nad");
+        assert_eq!(mig["owner"]["migration"], true);
+        assert_eq!(mig["usable"], 239);
+        assert_eq!(mig["overlapCount"], 1);
+        assert_eq!(v["virtHandlerNodes"], 3);
+        assert_eq!(v["hyperConvergeds"][0]["network"], "migration-bridge");
+        let svc = v["ranges"].as_array().unwrap().iter().find(|l| l["cidr"] == "172.30.0.0/16").unwrap();
+        assert_eq!(
+            svc["owner"],
+            serde_json::json!({"kind": "reserved", "what": "service network", "source": "default"})
+        );
+        assert!(svc.get("usable").is_none());
+    }
+}
