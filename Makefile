@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MIGNET := target/release/mignet
 
-.PHONY: run check test build lint fmt bench clean
+.PHONY: run check test build lint fmt bench image dev-manifests clean
 
 EXAMPLE_STATE := --cluster-state examples/migration-nad.yaml --cluster-state examples/hyperconverged.yaml \
 	--cluster-state examples/cluster
@@ -23,21 +23,38 @@ check:
 ## test: formatting, lints (warnings are errors) and every test
 test:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
-	$(CARGO) test --all-targets --locked
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) test --workspace --all-targets --locked
 
 build:
 	$(CARGO) build --release --locked
 
 lint:
-	$(CARGO) clippy --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
-## bench: criterion micro-benchmarks of the policy core
+## bench: criterion micro-benchmarks, then load runs against the release server (benches/load.sh)
 bench:
 	$(CARGO) bench --bench decide
+	bash benches/load.sh
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+IMAGE ?= localhost/mignet:$(VERSION)
+CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+
+## image: build the container image $(IMAGE) with podman or docker (Containerfile)
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+		echo "make image: needs podman or docker, and neither is installed (or set CONTAINER_ENGINE)" >&2; \
+		exit 1; \
+	fi
+	$(CONTAINER_ENGINE) build -f Containerfile -t $(IMAGE) .
+
+## dev-manifests: webhooks calling a mignet on this machine (DEV_URL) -> target/dev-manifests.yaml
+dev-manifests:
+	sh hack/dev-manifests.sh
 
 clean:
 	$(CARGO) clean

@@ -1,4 +1,5 @@
-//! How long one admission decision takes, with growing numbers of NADs in the view.
+//! How long one admission decision takes, with growing numbers of NADs in the view, and how long a
+//! whole AdmissionReview takes from request bytes to response bytes (no network).
 
 use std::hint::black_box;
 
@@ -6,9 +7,13 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kube::core::DynamicObject;
 use mignet::{
     policy::{Admission, Kind, Operation, Options, Policy, feed},
+    server::{
+        admission::review,
+        metrics::{Verdict, Webhook},
+    },
     view::View,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn nad(ns: &str, name: &str, range: &str) -> DynamicObject {
     let config = json!({"cniVersion":"0.3.1","name":name,"type":"macvlan","master":"bond2","mode":"bridge",
@@ -78,5 +83,86 @@ fn decide_hc(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, decide_nad, decide_hc);
+/// What `oc apply` of the reference NAD sends: the same object plus the last-applied annotation,
+/// managedFields and the server-set metadata, in an UPDATE review carrying the old object too.
+fn kubectl_apply_review() -> Vec<u8> {
+    let config = r#"{"cniVersion":"0.3.1","name":"migration-bridge","type":"macvlan","master":"bond2","mode":"bridge","ipam":{"type":"whereabouts","range":"192.168.99.0/24"}}"#;
+    let object = |generation: u64| {
+        let applied = json!({"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition",
+            "metadata":{"annotations":{},"name":"migration-bridge","namespace":"openshift-cnv"},
+            "spec":{"config":config}});
+        json!({"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition",
+            "metadata":{"name":"migration-bridge","namespace":"openshift-cnv",
+                "uid":"0e5c9e41-041c-42aa-832d-33a4f96e9c89","resourceVersion":"48213377","generation":generation,
+                "creationTimestamp":"2025-03-02T10:14:07Z",
+                "labels":{"app.kubernetes.io/part-of":"platform-networking"},
+                "annotations":{"kubectl.kubernetes.io/last-applied-configuration":format!("{applied}\n")},
+                "managedFields":[{"manager":"kubectl-client-side-apply","operation":"Update",
+                    "apiVersion":"k8s.cni.cncf.io/v1","time":"2025-03-02T10:14:07Z","fieldsType":"FieldsV1",
+                    "fieldsV1":{"f:metadata":{"f:annotations":{".":{},
+                        "f:kubectl.kubernetes.io/last-applied-configuration":{}},
+                        "f:labels":{".":{},"f:app.kubernetes.io/part-of":{}}},"f:spec":{".":{},"f:config":{}}}}]},
+            "spec":{"config":config}})
+    };
+    let gvk = json!({"group":"k8s.cni.cncf.io","version":"v1","kind":"NetworkAttachmentDefinition"});
+    let gvr = json!({"group":"k8s.cni.cncf.io","version":"v1","resource":"network-attachment-definitions"});
+    serde_json::to_vec(&json!({"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{
+        "uid":"705ab4f5-6393-11e8-b7cc-42010a800002","kind":gvk,"resource":gvr,"requestKind":gvk,
+        "requestResource":gvr,"name":"migration-bridge","namespace":"openshift-cnv","operation":"UPDATE",
+        "userInfo":{"username":"system:admin","groups":["system:masters","system:authenticated"],
+            "extra":{"scopes.authorization.openshift.io":["user:full"]}},
+        "object":object(2),"oldObject":object(1),"dryRun":false,
+        "options":{"kind":"UpdateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-client-side-apply",
+            "fieldValidation":"Strict"}}}))
+    .unwrap()
+}
+
+/// Request bytes in, response bytes out, as the server's handler does it minus HTTP.
+fn review_bytes(c: &mut Criterion) {
+    let policy = Policy::default();
+    let mut view = view_with(&policy, 1_000);
+    for text in
+        [include_str!("../examples/migration-nad.yaml"), include_str!("../examples/hyperconverged.yaml")]
+    {
+        let obj: DynamicObject = serde_saphyr::from_str(text).unwrap();
+        feed::add(&policy, &mut view, &obj, true);
+    }
+    let cases: [(&str, Webhook, Vec<u8>, Verdict); 4] = [
+        (
+            "nad_allowed",
+            Webhook::Validate,
+            include_bytes!("../examples/reviews/nad-create.json").to_vec(),
+            Verdict::Allowed,
+        ),
+        (
+            "nad_denied",
+            Webhook::Validate,
+            include_bytes!("../examples/reviews/nad-create-overlaps-pod-network.json").to_vec(),
+            Verdict::Denied,
+        ),
+        ("nad_kubectl_apply_update", Webhook::Validate, kubectl_apply_review(), Verdict::Allowed),
+        (
+            "hco_mutate_patch",
+            Webhook::Mutate,
+            include_bytes!("../examples/reviews/hco-create-needs-defaults.json").to_vec(),
+            Verdict::Patched,
+        ),
+    ];
+    let mut group = c.benchmark_group("review_bytes_to_response");
+    for (name, webhook, body, want) in &cases {
+        let reviewed = review(body, *webhook, &policy, &view).unwrap();
+        assert_eq!(reviewed.verdict, *want, "{name}: {:?}", reviewed.decision);
+        let out: Value = serde_json::from_slice(&serde_json::to_vec(&reviewed.response).unwrap()).unwrap();
+        assert_eq!(out["response"]["allowed"], *want != Verdict::Denied, "{name}: {out}");
+        group.bench_function(*name, |b| {
+            b.iter(|| {
+                let reviewed = review(black_box(body), *webhook, &policy, &view).unwrap();
+                serde_json::to_vec(&reviewed.response).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide_nad, decide_hc, review_bytes);
 criterion_main!(benches);

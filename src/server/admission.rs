@@ -72,16 +72,19 @@ pub fn review(body: &[u8], webhook: Webhook, policy: &Policy, view: &View) -> Re
         Kind::Nad | Kind::HyperConverged(_) => policy.decide(&admission, view, &Options::default()),
         _ => Decision::default(),
     };
-    let mut response = AdmissionResponse::from(&request);
-    let verdict = match webhook {
-        Webhook::Validate => validate(&mut response, &decision),
-        Webhook::Mutate if decision.patch.0.is_empty() => Verdict::Allowed,
-        Webhook::Mutate => match response.clone().with_patch(decision.patch.clone()) {
-            Ok(patched) => {
-                response = patched;
-                Verdict::Patched
-            }
-            Err(_) => Verdict::Error,
+    let (response, verdict) = match webhook {
+        Webhook::Validate => {
+            let mut response = AdmissionResponse::from(&request);
+            let verdict = validate(&mut response, &decision);
+            (response, verdict)
+        }
+        Webhook::Mutate if decision.patch.0.is_empty() => {
+            (AdmissionResponse::from(&request), Verdict::Allowed)
+        }
+        Webhook::Mutate => match AdmissionResponse::from(&request).with_patch(decision.patch.clone()) {
+            Ok(patched) => (patched, Verdict::Patched),
+            // the response built again from the request: exactly the unpatched answer
+            Err(_) => (AdmissionResponse::from(&request), Verdict::Error),
         },
     };
     Ok(Reviewed {
