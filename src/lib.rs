@@ -5,7 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod certs;
+pub mod cluster;
 pub mod input;
 pub mod policy;
 pub mod server;
+pub mod verify;
 pub mod view;

@@ -24,6 +24,10 @@ enum Command {
     Review(cmd::review::Args),
     /// Write a development CA and serving certificate (ca.crt, tls.crt, tls.key).
     Certs(cmd::certs::Args),
+    /// Print what the live cluster view sees: claimed ranges and owners, overlaps, nodes, capacity.
+    View(cmd::view::Args),
+    /// Prove that live migrations use the dedicated network: HyperConverged, KubeVirt, virt-handler, VMIs.
+    Verify(cmd::verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Review(args) => cmd::review::run(args),
         Command::Certs(args) => cmd::certs::run(args),
+        Command::View(args) => cmd::view::run(args),
+        Command::Verify(args) => cmd::verify::run(args),
     };
     match result {
         Ok(code) => code,

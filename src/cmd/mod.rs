@@ -5,3 +5,5 @@ pub mod check;
 pub mod load;
 pub mod review;
 pub mod serve;
+pub mod verify;
+pub mod view;
