@@ -119,6 +119,17 @@ fn ident(l: &Located) -> String {
     }
 }
 
+/// A finding as printed: names, paths and values come from the files judged, so control and
+/// invisible characters are escaped and cannot forge output lines or send terminal sequences.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '"' | '\'' | '\\' => c.to_string(),
+            c => c.escape_debug().to_string(),
+        })
+        .collect()
+}
+
 fn summary(judged: &[Judged<'_>]) -> (usize, usize, usize) {
     let denied = judged.iter().filter(|j| !j.decision.allowed()).count();
     let warnings = judged.iter().map(|j| j.decision.warnings.len()).sum();
@@ -130,20 +141,20 @@ fn text(out: &mut impl Write, judged: &[Judged<'_>]) -> io::Result<()> {
         let who = format!("{} {}", kind_name(j.located), ident(j.located));
         let src = &j.located.source;
         for d in &j.decision.denials {
-            writeln!(out, "{src}: error[{}]: {who}: {d}", d.rule)?;
+            writeln!(out, "{}", printable(&format!("{src}: error[{}]: {who}: {d}", d.rule)))?;
         }
         for w in &j.decision.warnings {
-            writeln!(out, "{src}: warning[{}]: {who}: {w}", w.rule)?;
+            writeln!(out, "{}", printable(&format!("{src}: warning[{}]: {who}: {w}", w.rule)))?;
         }
         for op in &j.decision.patch.0 {
             if let json_patch::PatchOperation::Add(add) = op {
-                writeln!(
-                    out,
+                let note = format!(
                     "{src}: note[{}]: {who}: the webhook adds {} = {}",
                     Rule::HcDefaults,
                     add.path,
                     add.value
-                )?;
+                );
+                writeln!(out, "{}", printable(&note))?;
             }
         }
     }
@@ -236,9 +247,9 @@ fn github(out: &mut impl Write, judged: &[Judged<'_>]) -> io::Result<()> {
             writeln!(
                 out,
                 "::{level} file={},line={line},title={}::{}",
-                escape(file, true),
+                escape(&printable(file), true),
                 escape(&format!("mignet {}", f.rule), true),
-                escape(&format!("{who}: {f}"), false)
+                escape(&printable(&format!("{who}: {f}")), false)
             )?;
         }
     }

@@ -78,17 +78,26 @@ impl RuleSet {
 
 const _: () = assert!(Rule::ALL.len() <= 64, "RuleSet holds at most 64 rules");
 
-/// Collects findings while rules run, dropping those of rules the policy turned off.
+/// Findings kept per rule, denials and warnings apart. A 3 MiB config can hold a million bad
+/// entries; one finding each would make an answer a hundred times the request's size.
+pub const MAX_PER_RULE: usize = 16;
+
+const RULES: usize = Rule::ALL.len();
+
+/// Collects findings while rules run, dropping those of rules the policy turned off and counting,
+/// past [`MAX_PER_RULE`], those of a rule that already said enough.
 #[derive(Debug)]
 pub(crate) struct Findings {
     disabled: RuleSet,
     pub denials: Vec<Finding>,
     pub warnings: Vec<Finding>,
+    /// Per rule: (denials, warnings) seen, kept or not.
+    seen: [(usize, usize); RULES],
 }
 
 impl Findings {
     pub fn new(disabled: RuleSet) -> Self {
-        Findings { disabled, denials: Vec::new(), warnings: Vec::new() }
+        Findings { disabled, denials: Vec::new(), warnings: Vec::new(), seen: [(0, 0); RULES] }
     }
 
     pub fn enabled(&self, rule: Rule) -> bool {
@@ -97,19 +106,45 @@ impl Findings {
 
     pub fn deny(&mut self, rule: Rule, field: impl Into<String>, message: impl Into<String>) {
         if self.enabled(rule) {
-            self.denials.push(Finding { rule, field: field.into(), message: message.into() });
+            self.seen[rule as usize].0 += 1;
+            if self.seen[rule as usize].0 <= MAX_PER_RULE {
+                self.denials.push(Finding { rule, field: field.into(), message: message.into() });
+            }
         }
     }
 
     pub fn warn(&mut self, rule: Rule, field: impl Into<String>, message: impl Into<String>) {
         if self.enabled(rule) {
-            self.warnings.push(Finding { rule, field: field.into(), message: message.into() });
+            self.seen[rule as usize].1 += 1;
+            if self.seen[rule as usize].1 <= MAX_PER_RULE {
+                self.warnings.push(Finding { rule, field: field.into(), message: message.into() });
+            }
         }
     }
 
-    pub fn into_decision(self, patch: json_patch::Patch) -> Decision {
+    /// The decision, with one line per rule that found more than it kept.
+    pub fn into_decision(mut self, patch: json_patch::Patch) -> Decision {
+        for &rule in Rule::ALL {
+            let (denied, warned) = self.seen[rule as usize];
+            if denied > MAX_PER_RULE {
+                let more = denied - MAX_PER_RULE;
+                self.denials.push(Finding { rule, field: "spec".into(), message: omitted(more, "problems") });
+            }
+            if warned > MAX_PER_RULE {
+                let more = warned - MAX_PER_RULE;
+                self.warnings.push(Finding {
+                    rule,
+                    field: "spec".into(),
+                    message: omitted(more, "warnings"),
+                });
+            }
+        }
         Decision { denials: self.denials, warnings: self.warnings, patch }
     }
+}
+
+fn omitted(more: usize, what: &str) -> String {
+    format!("{more} more {what} of this rule not shown")
 }
 
 /// Message builders following the Kubernetes field-error conventions (`k8s.io/apimachinery/.../field/errors.go`).
@@ -188,6 +223,26 @@ mod tests {
         assert_eq!(d.denials[0].rule, Rule::NadMode);
         assert!(d.warnings.is_empty());
         assert!(!d.allowed());
+    }
+
+    #[test]
+    fn findings_of_one_rule_are_capped_and_counted() {
+        let mut f = Findings::new(RuleSet::default());
+        for i in 0..1000 {
+            f.deny(Rule::NadExclude, format!("spec.config.ipam.exclude[{i}]"), "x");
+            f.warn(Rule::NadCapacityLow, "spec.config.ipam.range", "y");
+        }
+        f.deny(Rule::NadMode, "spec.config.mode", "z");
+        let d = f.into_decision(json_patch::Patch::default());
+        assert_eq!(d.denials.len(), MAX_PER_RULE + 2);
+        assert_eq!(d.denials[MAX_PER_RULE].rule, Rule::NadMode);
+        let last = d.denials.last().unwrap();
+        assert_eq!(
+            (last.rule, last.message.as_str()),
+            (Rule::NadExclude, "984 more problems of this rule not shown")
+        );
+        assert_eq!(d.warnings.len(), MAX_PER_RULE + 1);
+        assert_eq!(d.warnings[MAX_PER_RULE].message, "984 more warnings of this rule not shown");
     }
 
     #[test]

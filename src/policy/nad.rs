@@ -17,6 +17,10 @@ use crate::view::{NadEntry, NadName};
 /// How many overlapping NADs one message names before summarising the rest.
 const MAX_NAMED: usize = 3;
 
+/// Most ranges one NAD may claim. Ranges are checked pairwise for self-overlap, so a 3 MiB config
+/// of 100,000 ranges would take minutes and millions of findings; no migration network needs this many.
+const MAX_RANGES: usize = 64;
+
 /// Ranges that never route between nodes (RFC 6890 special-purpose registry).
 static UNROUTABLE: LazyLock<Vec<(IpNet, &'static str)>> = LazyLock::new(|| {
     [
@@ -248,6 +252,13 @@ fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
         macvlan::check(policy, main, path, f);
     }
     let claims = ipam(ctx, main, path, f);
+    if claims.len() > MAX_RANGES {
+        return f.deny(
+            Rule::NadRange,
+            format!("{path}.ipam"),
+            format!("Too many: {}: must have at most {MAX_RANGES} ranges and addresses", claims.len()),
+        );
+    }
     for (i, c) in claims.iter().enumerate() {
         placement(ctx, nad, c, f);
         for other in &claims[..i] {

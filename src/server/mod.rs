@@ -2,6 +2,7 @@
 //! policy core. Every request is answered from memory: parse, judge, encode.
 
 pub mod admission;
+pub mod http;
 pub mod metrics;
 pub mod reload;
 pub mod timeout;
