@@ -2,7 +2,7 @@
 CARGO ?= cargo
 MIGNET := target/release/mignet
 
-.PHONY: run check test build lint fmt bench image dev-manifests clean
+.PHONY: run check test build lint fmt bench image dev-manifests fuzz soak clean
 
 EXAMPLE_STATE := --cluster-state examples/migration-nad.yaml --cluster-state examples/hyperconverged.yaml \
 	--cluster-state examples/cluster
@@ -55,6 +55,22 @@ image:
 ## dev-manifests: webhooks calling a mignet on this machine (DEV_URL) -> target/dev-manifests.yaml
 dev-manifests:
 	sh hack/dev-manifests.sh
+
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := cni_config admission input_reader
+
+## fuzz: run each cargo-fuzz target FUZZ_SECONDS (nightly toolchain; installs cargo-fuzz when missing)
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p target/fuzz-corpus/$$t && \
+		$(CARGO) +nightly fuzz run -O $$t target/fuzz-corpus/$$t fuzz/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 -rss_limit_mb=2048 || exit 1; \
+	done
+
+## soak: minutes of load against a release server, its memory sampled (MIGNET_SOAK_SECONDS, default 180)
+soak:
+	$(CARGO) test --release --locked --test faults -- --ignored --nocapture soak_memory_levels_off
 
 clean:
 	$(CARGO) clean

@@ -6,6 +6,8 @@
 
 pub mod certs;
 pub mod cluster;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod policy;
 pub mod server;
