@@ -481,25 +481,3 @@ fn certs_never_overwrite_without_force() {
     assert_eq!(code, 2);
     assert!(err.contains("not a name"), "{err}");
 }
-
-#[test]
-fn cluster_auto_without_a_cluster_is_refused_clearly() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, cert, key) = certs(dir.path());
-    let (code, _, err) = run(
-        &[
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            "--cluster",
-            "auto",
-        ],
-        None,
-    );
-    assert_eq!(code, 2);
-    assert!(err.contains("--cluster off"), "{err}");
-}
