@@ -166,12 +166,11 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
         return;
     }
     for claim in cni::claimed_ranges_at(config) {
-        let hits: Vec<String> = ctx
+        let hits: Vec<(IpNet, &NadEntry)> = ctx
             .view
             .overlapping(&claim.net)
             .into_iter()
             .filter(|(_, e)| !nad.is(&e.key) && is_migration(ctx, &Nad::from_entry(e)))
-            .map(|(net, e)| format!("{} ({net})", e.key))
             .collect();
         if !hits.is_empty() {
             f.deny(
@@ -181,7 +180,7 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
                     &claim.text,
                     format!(
                         "overlaps the live-migration network {}: keep other networks off it",
-                        name_list(&hits)
+                        name_list(hits)
                     ),
                 ),
             );
@@ -372,28 +371,29 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
     if !f.enabled(Rule::NadOverlapNad) {
         return;
     }
-    let hits: Vec<String> = ctx
-        .view
-        .overlapping(&c.net)
-        .into_iter()
-        .filter(|(_, e)| !nad.is(&e.key))
-        .map(|(net, e)| format!("{} ({net})", e.key))
-        .collect();
+    let hits: Vec<(IpNet, &NadEntry)> =
+        ctx.view.overlapping(&c.net).into_iter().filter(|(_, e)| !nad.is(&e.key)).collect();
     if !hits.is_empty() {
         f.deny(
             Rule::NadOverlapNad,
             c.field.clone(),
-            msg::invalid(&c.text, format!("overlaps NetworkAttachmentDefinition {}", name_list(&hits))),
+            msg::invalid(&c.text, format!("overlaps NetworkAttachmentDefinition {}", name_list(hits))),
         );
     }
 }
 
 /// "a, b, c and 4 more", so a 0.0.0.0/0 range against 100k NADs stays one readable line.
-fn name_list(items: &[String]) -> String {
-    let mut sorted: Vec<&String> = items.iter().collect();
-    sorted.sort();
-    let shown: Vec<&str> = sorted.iter().take(MAX_NAMED).map(|s| s.as_str()).collect();
-    match items.len().saturating_sub(MAX_NAMED) {
+/// Only the names shown are formatted, so a range overlapping thousands of NADs stays cheap.
+fn name_list(mut hits: Vec<(IpNet, &NadEntry)>) -> String {
+    let total = hits.len();
+    let by_name = |a: &(IpNet, &NadEntry), b: &(IpNet, &NadEntry)| (&a.1.key, a.0).cmp(&(&b.1.key, b.0));
+    if total > MAX_NAMED {
+        hits.select_nth_unstable_by(MAX_NAMED - 1, by_name);
+        hits.truncate(MAX_NAMED);
+    }
+    hits.sort_by(by_name);
+    let shown: Vec<String> = hits.iter().map(|(net, e)| format!("{} ({net})", e.key)).collect();
+    match total.saturating_sub(MAX_NAMED) {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
     }
