@@ -6,7 +6,6 @@
 //! kubectl is required: CI installs it, so a missing kubectl fails these tests rather than
 //! skipping them. Finally the real binary is started with the Deployment's own arguments.
 
-mod common;
 mod support;
 
 use std::{
@@ -19,12 +18,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{mignet, repo, server::client};
 use mignet::{
     input::{self, Format},
     policy::{Policy, file::DEFAULT_POLICY_YAML},
 };
 use serde_json::{Value, json};
+use support::common::{mignet, repo, server::client};
 
 const NAMESPACE: &str = "mignet-system";
 const DEV_URL: &str = "https://host.crc.testing:8443";

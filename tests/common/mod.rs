@@ -4,10 +4,13 @@
 pub mod server;
 
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Write},
     path::PathBuf,
-    process::{Command, Output, Stdio},
+    process::{ChildStderr, Command, Output, Stdio},
+    sync::mpsc,
 };
+
+use serde_json::Value;
 
 /// Path of a file in the repository.
 pub fn repo(path: &str) -> String {
@@ -31,4 +34,18 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     drop(pipe);
     let Output { status, stdout, stderr } = child.wait_with_output().unwrap();
     (status.code().unwrap_or(-1), String::from_utf8(stdout).unwrap(), String::from_utf8(stderr).unwrap())
+}
+
+/// Reads a child's stderr line by line on a thread; JSON log lines arrive parsed, others as strings.
+pub fn json_logs(stderr: ChildStderr) -> mpsc::Receiver<Value> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+            if tx.send(value).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

@@ -1,7 +1,6 @@
 //! Starting the real `mignet serve` binary for end-to-end tests and talking to it over HTTPS.
 
 use std::{
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Stdio},
@@ -67,16 +66,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = super::json_logs(child.stderr.take().unwrap());
         let mut addr = None;
         let mut metrics_addr = None;
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -2,14 +2,15 @@
 //! builders for the objects and AdmissionReviews the tests exchange.
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+pub mod common;
 pub mod fake_apiserver;
 
 use std::{
     future::Future,
-    io::{BufRead, BufReader},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     sync::mpsc,
     time::Duration,
 };
@@ -19,10 +20,7 @@ use serde_json::{Value, json};
 /// How long any awaited condition may take before a test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// The built `mignet` binary.
-pub fn mignet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_mignet"))
-}
+pub use self::common::mignet;
 
 /// Runs `mignet` to completion off the async runtime; returns (exit code, stdout, stderr).
 pub async fn run(args: Vec<String>) -> (i32, String, String) {
@@ -92,16 +90,7 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                if tx.send(value).is_err() {
-                    break;
-                }
-            }
-        });
+        let logs = common::json_logs(child.stderr.take().unwrap());
         let mut serve = Serve { child, addr: "0.0.0.0:0".parse().unwrap(), dir, logs, seen: Vec::new() };
         let line = serve.wait_log("listening on https://").await;
         serve.addr = line["addr"].as_str().and_then(|a| a.parse().ok()).expect("listening line has addr");
