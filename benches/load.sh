@@ -19,7 +19,7 @@ MIGNET=$TARGET_DIR/release/mignet
 LOADGEN=$TARGET_DIR/release/mignet-loadgen
 
 if [[ -z "${SKIP_BUILD:-}" ]]; then
-  cargo build --release --locked --bin mignet -p mignet -p mignet-loadgen
+  cargo build --release --locked -p mignet -p mignet-loadgen --bin mignet --bin mignet-loadgen
 fi
 for bin in "$MIGNET" "$LOADGEN"; do
   [[ -x "$bin" ]] || { echo "load.sh: $bin is missing (build it, or unset SKIP_BUILD)" >&2; exit 2; }
