@@ -4,7 +4,7 @@ use serde::de::{Deserialize, DeserializeSeed, Deserializer};
 use serde_json::Value;
 
 use super::value::ValueSeed;
-use super::{InputError, Parsed, Position};
+use super::{Emit, InputError, Parsed, Position};
 
 /// A document root built with the strict value builder.
 struct Root(Value);
@@ -17,10 +17,19 @@ impl<'de> Deserialize<'de> for Root {
 
 /// Parses every value of a JSON text (one value or several concatenated).
 pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Parsed>, InputError> {
+    let mut docs = Vec::new();
+    visit(file, text, &mut |doc| {
+        docs.push(doc);
+        Ok::<_, InputError>(())
+    })?;
+    Ok(docs)
+}
+
+/// Hands on every value of a JSON text as soon as it is parsed.
+pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
     let lines = LineIndex::new(text);
     let bytes = text.as_bytes();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Root>();
-    let mut docs = Vec::new();
     let mut end = 0;
     while let Some(next) = stream.next() {
         let Root(value) = next.map_err(|e| error(file, e))?;
@@ -31,9 +40,9 @@ pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Parsed>, InputError> {
             .into_iter()
             .map(|offset| lines.line_of(offset))
             .collect();
-        docs.push(Parsed { line: lines.line_of(first_key(bytes, start)), value, item_lines });
+        emit(Parsed { line: lines.line_of(first_key(bytes, start)), value, item_lines })?;
     }
-    Ok(docs)
+    Ok(())
 }
 
 fn error(file: &str, err: serde_json::Error) -> InputError {

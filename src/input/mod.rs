@@ -132,9 +132,27 @@ pub enum InputError {
 /// Explicit files with other extensions are read with [`Format::Auto`]. Symlinks are
 /// followed; each real directory and file is read once, so symlink cycles end.
 pub fn read_path(path: &Path) -> Result<Vec<Document>, InputError> {
+    let mut docs = Vec::new();
+    visit_path(path, &mut |doc| {
+        docs.push(doc);
+        Ok::<_, InputError>(())
+    })?;
+    Ok(docs)
+}
+
+/// What [`visit_path`] hands each document to; an error from it stops the reading.
+pub type Sink<'a, E> = dyn FnMut(Document) -> Result<(), E> + Send + 'a;
+
+/// Reads what [`read_path`] reads, handing each document to `sink` as soon as it is parsed, so a
+/// dump of a large cluster never sits in memory whole: only one file's text and one document do
+/// (a `List` is parsed whole, then handed over item by item).
+pub fn visit_path<E>(path: &Path, sink: &mut Sink<'_, E>) -> Result<(), E>
+where
+    E: From<InputError> + Send,
+{
     if path == Path::new("-") {
         let bytes = read_limited(std::io::stdin().lock(), Path::new(STDIN_NAME), MAX_INPUT_BYTES)?;
-        return read_bytes(STDIN_NAME, &bytes, Format::Auto);
+        return visit_bytes(STDIN_NAME, &bytes, Format::Auto, sink);
     }
     let io = |source| InputError::Io { path: path.to_owned(), source };
     let files = if std::fs::metadata(path).map_err(io)?.is_dir() {
@@ -142,17 +160,12 @@ pub fn read_path(path: &Path) -> Result<Vec<Document>, InputError> {
     } else {
         vec![path.to_owned()]
     };
-    let mut docs = Vec::new();
     for file in files {
-        docs.extend(read_file(&file)?);
+        let io = |source| InputError::Io { path: file.clone(), source };
+        let bytes = read_limited(std::fs::File::open(&file).map_err(io)?, &file, MAX_INPUT_BYTES)?;
+        visit_bytes(&file.display().to_string(), &bytes, format_for(&file), sink)?;
     }
-    Ok(docs)
-}
-
-fn read_file(path: &Path) -> Result<Vec<Document>, InputError> {
-    let io = |source| InputError::Io { path: path.to_owned(), source };
-    let bytes = read_limited(std::fs::File::open(path).map_err(io)?, path, MAX_INPUT_BYTES)?;
-    read_bytes(&path.display().to_string(), &bytes, format_for(path))
+    Ok(())
 }
 
 fn format_for(path: &Path) -> Format {
@@ -178,16 +191,28 @@ fn read_limited(reader: impl Read, path: &Path, limit: usize) -> Result<Vec<u8>,
 /// Parses bytes already read (the server-independent core of [`read_path`]); `source` is the
 /// display name.
 pub fn read_bytes(source: &str, bytes: &[u8], format: Format) -> Result<Vec<Document>, InputError> {
-    let file: Arc<str> = source.into();
-    let text = decode(&file, bytes)?;
-    let parsed = with_parser_stack(|| parse(&file, text, format))
-        .map_err(|source| InputError::ParserThread { file: file.clone(), source })??;
-    let mut docs = Vec::with_capacity(parsed.len());
-    for doc in parsed {
-        expand(&file, doc, &mut docs)?;
-    }
+    let mut docs = Vec::new();
+    visit_bytes(source, bytes, format, &mut |doc| {
+        docs.push(doc);
+        Ok::<_, InputError>(())
+    })?;
     Ok(docs)
 }
+
+/// [`read_bytes`], handing each document to `sink` as it is parsed.
+pub fn visit_bytes<E>(source: &str, bytes: &[u8], format: Format, sink: &mut Sink<'_, E>) -> Result<(), E>
+where
+    E: From<InputError> + Send,
+{
+    let file: Arc<str> = source.into();
+    let text = decode(&file, bytes)?;
+    let mut emit = |parsed: Parsed| expand(&file, parsed, sink);
+    with_parser_stack(|| parse(&file, text, format, &mut emit))
+        .map_err(|source| InputError::ParserThread { file: file.clone(), source })?
+}
+
+/// Receives each top-level document as its parser finishes it.
+type Emit<'a, E> = dyn FnMut(Parsed) -> Result<(), E> + Send + 'a;
 
 /// Stack for parsing: the deserializers recurse once per nesting level, and in unoptimized
 /// builds [`MAX_DEPTH`] levels need more than the 2 MiB of a test or Tokio worker thread.
@@ -204,14 +229,22 @@ fn with_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T
     })
 }
 
-fn parse(file: &str, text: &str, format: Format) -> Result<Vec<Parsed>, InputError> {
+fn parse<E: From<InputError>>(
+    file: &str,
+    text: &str,
+    format: Format,
+    emit: &mut Emit<'_, E>,
+) -> Result<(), E> {
     match format {
-        Format::Yaml => yaml::parse(file, text),
-        Format::Json => json::parse(file, text),
+        Format::Yaml => yaml::visit(file, text, emit),
+        Format::Json => json::visit(file, text, emit),
+        // Parsed whole before anything is handed on: a JSON error falls back to YAML.
         Format::Auto if looks_like_json(text) => {
-            json::parse(file, text).or_else(|json_err| yaml::parse(file, text).map_err(|_| json_err))
+            let docs =
+                json::parse(file, text).or_else(|json_err| yaml::parse(file, text).map_err(|_| json_err))?;
+            docs.into_iter().try_for_each(emit)
         }
-        Format::Auto => yaml::parse(file, text),
+        Format::Auto => yaml::visit(file, text, emit),
     }
 }
 
@@ -241,25 +274,24 @@ struct Parsed {
     item_lines: Vec<usize>,
 }
 
-/// Appends the document, or the items of a `List`, each with its own line.
-fn expand(file: &Arc<str>, doc: Parsed, out: &mut Vec<Document>) -> Result<(), InputError> {
+/// Hands on the document, or the items of a `List`, each with its own line.
+fn expand<E: From<InputError>>(file: &Arc<str>, doc: Parsed, sink: &mut Sink<'_, E>) -> Result<(), E> {
     let at = |line| Position { file: file.clone(), line: Some(line), column: None };
     let mut object = match doc.value {
         Value::Object(object) => object,
         Value::Null => return Ok(()),
-        other => return Err(InputError::NotAnObject { at: at(doc.line), found: describe(&other) }),
+        other => return Err(InputError::NotAnObject { at: at(doc.line), found: describe(&other) }.into()),
     };
     let Some((kind, items)) = take_list_items(&mut object) else {
-        out.push(Document { source: file.clone(), line: doc.line, value: Value::Object(object) });
-        return Ok(());
+        return sink(Document { source: file.clone(), line: doc.line, value: Value::Object(object) });
     };
     for (index, item) in items.into_iter().enumerate() {
         let line = doc.item_lines.get(index).copied().filter(|&l| l > 0).unwrap_or(doc.line);
         if !item.is_object() {
             let found = describe(&item);
-            return Err(InputError::ItemNotAnObject { at: at(line), kind, index, found });
+            return Err(InputError::ItemNotAnObject { at: at(line), kind, index, found }.into());
         }
-        out.push(Document { source: file.clone(), line, value: item });
+        sink(Document { source: file.clone(), line, value: item })?;
     }
     Ok(())
 }
@@ -479,6 +511,42 @@ mod tests {
         assert_eq!(err.to_string(), "in.json:2:10: invalid JSON: expected `:`");
         let err = yaml("a:\n\tb: 1\n").unwrap_err();
         assert!(err.to_string().starts_with("in.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn documents_are_handed_on_as_parsed_and_a_sink_error_stops_the_reading() {
+        // the second document is broken: the first must already be out when the parser reaches it
+        for (format, text) in [
+            (Format::Yaml, "kind: A\nmetadata: {name: a}\n---\nkind: [\n"),
+            (Format::Json, "{\"kind\": \"A\", \"metadata\": {\"name\": \"a\"}}\n{\"kind\": \n"),
+        ] {
+            let mut seen = Vec::new();
+            let err = visit_bytes("in", text.as_bytes(), format, &mut |doc| {
+                seen.push(doc.value["metadata"]["name"].clone());
+                Ok::<_, InputError>(())
+            })
+            .unwrap_err();
+            assert_eq!(seen, [json!("a")], "{format:?}");
+            assert!(matches!(err, InputError::Yaml { .. } | InputError::Json { .. }), "{err}");
+        }
+        #[derive(Debug)]
+        enum Stop {
+            Input,
+            Enough,
+        }
+        impl From<InputError> for Stop {
+            fn from(_: InputError) -> Self {
+                Stop::Input
+            }
+        }
+        let mut count = 0;
+        let text = "kind: List\nitems:\n- {kind: A}\n- {kind: B}\n- {kind: C}\n---\nkind: D\n";
+        let stopped = visit_bytes("in", text.as_bytes(), Format::Yaml, &mut |_| {
+            count += 1;
+            if count == 2 { Err(Stop::Enough) } else { Ok(()) }
+        });
+        assert!(matches!(stopped, Err(Stop::Enough)));
+        assert_eq!(count, 2);
     }
 
     #[test]

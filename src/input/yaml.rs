@@ -6,7 +6,7 @@ use serde_saphyr::options::DuplicateKeyPolicy;
 use serde_saphyr::{DefaultMessageFormatter, ExternalMessageSource, MessageFormatter, Spanned};
 
 use super::value::{MAX_DEPTH, RootValue};
-use super::{InputError, MAX_INPUT_BYTES, Parsed, Position};
+use super::{Emit, InputError, MAX_INPUT_BYTES, Parsed, Position};
 
 /// Most alias-replayed events accepted in one stream; ordinary manifests use few or no aliases.
 const MAX_REPLAYED_EVENTS: usize = 100_000;
@@ -28,6 +28,7 @@ fn options() -> serde_saphyr::Options {
             max_documents: MAX_DOCUMENTS,
             // Text is bounded by the input size; only alias expansion could multiply it.
             max_total_scalar_bytes: MAX_INPUT_BYTES,
+            max_reader_input_bytes: Some(MAX_INPUT_BYTES),
             // One more than the budget, so the budget reports over-deep flow nesting clearly.
             flow_nesting_limit: MAX_DEPTH + 1,
         },
@@ -45,9 +46,44 @@ fn options() -> serde_saphyr::Options {
 
 /// Parses every non-empty document of a YAML stream.
 pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Parsed>, InputError> {
-    let docs: Vec<Spanned<RootValue>> =
-        serde_saphyr::from_str_multiple_with_options(text, options()).map_err(|e| error(file, e))?;
-    Ok(docs.into_iter().map(parsed).collect())
+    let mut docs = Vec::new();
+    visit(file, text, &mut |doc| {
+        docs.push(doc);
+        Ok::<_, InputError>(())
+    })?;
+    Ok(docs)
+}
+
+/// Hands on every non-empty document of a YAML stream as soon as it is parsed; the first error
+/// ends the stream.
+pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
+    visit_at_most(file, text, MAX_DOCUMENTS, emit)
+}
+
+fn visit_at_most<E: From<InputError>>(
+    file: &str,
+    text: &str,
+    max_documents: usize,
+    emit: &mut Emit<'_, E>,
+) -> Result<(), E> {
+    let mut reader = text.as_bytes();
+    // The streaming reader resets its budgets at every document; the document count stays per stream.
+    for (count, doc) in
+        serde_saphyr::read_with_options::<_, Spanned<RootValue>>(&mut reader, options()).enumerate()
+    {
+        let doc = parsed(doc.map_err(|e| error(file, e))?);
+        if count == max_documents {
+            return Err(too_many_documents(file, doc.line, max_documents).into());
+        }
+        emit(doc)?;
+    }
+    Ok(())
+}
+
+fn too_many_documents(file: &str, line: usize, max: usize) -> InputError {
+    let message = format!("refusing input: more than {max} documents");
+    let error = Box::new(<serde_saphyr::Error as serde::de::Error>::custom(&message));
+    InputError::Yaml { at: Position { file: file.into(), line: Some(line), column: None }, message, error }
 }
 
 fn parsed(doc: Spanned<RootValue>) -> Parsed {
@@ -131,5 +167,23 @@ fn innermost(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_limit_holds_for_the_whole_stream() {
+        let text = "a: 1\n---\nb: 2\n---\n~\n---\nc: 3\n";
+        let mut seen = Vec::new();
+        let err = visit_at_most("in.yaml", text, 2, &mut |doc| {
+            seen.push(doc.line);
+            Ok::<_, InputError>(())
+        })
+        .unwrap_err();
+        assert_eq!(seen, [1, 3], "documents before the limit are handed on, null ones not counted");
+        assert_eq!(err.to_string(), "in.yaml:7: invalid YAML: refusing input: more than 2 documents");
     }
 }
