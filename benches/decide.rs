@@ -28,18 +28,13 @@ fn view_with(policy: &Policy, n: usize) -> View {
     let mut view = View::new();
     for i in 0..n {
         let range = format!("10.{}.{}.0/24", 64 + (i >> 8) % 64, i & 0xff);
-        feed::add(
-            policy,
-            &mut view,
-            &nad(&format!("tenant-{}", i % 500), &format!("net-{i}"), &range),
-            false,
-        );
+        feed::add(policy, &mut view, &nad(&format!("tenant-{}", i % 500), &format!("net-{i}"), &range));
     }
     for i in 0..50 {
         let node: DynamicObject = serde_json::from_value(json!({"apiVersion":"v1","kind":"Node",
             "metadata":{"name":format!("worker-{i}"),"labels":{"kubevirt.io/schedulable":"true"}}}))
         .unwrap();
-        feed::add(policy, &mut view, &node, false);
+        feed::add(policy, &mut view, &node);
     }
     view
 }
@@ -68,7 +63,7 @@ fn decide_nad(c: &mut Criterion) {
 fn decide_hc(c: &mut Criterion) {
     let policy = Policy::default();
     let mut view = view_with(&policy, 1_000);
-    feed::add(&policy, &mut view, &nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"), true);
+    feed::add(&policy, &mut view, &nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"));
     let hc: DynamicObject =
         serde_json::from_value(json!({"apiVersion":"hco.kubevirt.io/v1beta1","kind":"HyperConverged",
         "metadata":{"name":"kubevirt-hyperconverged","namespace":"openshift-cnv"},
@@ -125,7 +120,7 @@ fn review_bytes(c: &mut Criterion) {
         [include_str!("../examples/migration-nad.yaml"), include_str!("../examples/hyperconverged.yaml")]
     {
         let obj: DynamicObject = serde_saphyr::from_str(text).unwrap();
-        feed::add(&policy, &mut view, &obj, true);
+        feed::add(&policy, &mut view, &obj);
     }
     let cases: [(&str, Webhook, Vec<u8>, Verdict); 4] = [
         (

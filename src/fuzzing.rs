@@ -184,7 +184,7 @@ pub fn cni_config(data: &[u8]) -> Result<(), Violation> {
     }
     // the HyperConverged re-judges the NAD it names, as stored in the view
     let mut view = fx.view.clone();
-    feed::add(&fx.policy, &mut view, &fuzzed, true);
+    feed::add(&fx.policy, &mut view, &fuzzed);
     let hc = hyperconverged("migration-bridge")?;
     let admission =
         Admission { operation: Operation::Create, kind: Kind::of(&hc), object: Some(&hc), old_object: None };

@@ -359,6 +359,54 @@ async fn policy_file_reloads_and_a_broken_one_is_ignored() {
 }
 
 #[tokio::test]
+async fn a_policy_reload_reads_the_cluster_state_files_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // ten schedulable nodes, two of them in a "migration" pool
+    let nodes: String = (0..10)
+        .map(|i| {
+            let pool = if i < 2 { ", pool: migration" } else { "" };
+            format!(
+                "---\napiVersion: v1\nkind: Node\nmetadata: {{name: w{i}, labels: {{kubevirt.io/schedulable: \"true\"{pool}}}}}\n"
+            )
+        })
+        .collect();
+    let state = dir.path().join("nodes.yaml");
+    std::fs::write(&state, nodes).unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "disabledRules: []\n").unwrap();
+    let args: Vec<String> =
+        ["--cluster-state", &state.to_string_lossy(), "--policy", &policy.to_string_lossy()]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--reload-interval-ms".into(), "100".into()])
+            .collect();
+    let server = Server::start(&args);
+    let c = client(&server.ca(), false);
+    // a /29 has 6 usable addresses: too few for ten virt-handler nodes
+    let small = nad(
+        "migration-bridge",
+        "openshift-cnv",
+        json!({"cniVersion":"0.3.1","type":"macvlan","master":"bond2","ipam":{"type":"whereabouts","range":"192.168.99.0/29"}}),
+    );
+    let body = review("u", "CREATE", &small, &Value::Null, false);
+    let answer = post(&c, &server.url("/validate"), &body).await.1;
+    assert_eq!(response(&answer)["allowed"], false, "{answer}");
+    assert!(answer.to_string().contains("for 10 virt-handler nodes"), "{answer}");
+    // the node selector is read into the view: only a rebuilt view sees two nodes
+    std::fs::write(&policy, "virtHandlerNodeSelector: {pool: migration}\n").unwrap();
+    server.wait_log("reloaded policy", Duration::from_secs(20));
+    let answer = post(&c, &server.url("/validate"), &body).await.1;
+    assert_eq!(response(&answer)["allowed"], true, "{answer}");
+    // the files are read again, not remembered: a broken one keeps the policy and view in force
+    std::fs::write(&state, "kind: [\n").unwrap();
+    std::fs::write(&policy, "disabledRules: []\n").unwrap();
+    let warning = server.wait_log("keeping the policy in force", Duration::from_secs(20));
+    let reason = warning["reason"].as_str().unwrap();
+    assert!(reason.contains("cannot rebuild the view") && reason.contains("nodes.yaml:1"), "{warning}");
+    assert_eq!(response(&post(&c, &server.url("/validate"), &body).await.1)["allowed"], true);
+}
+
+#[tokio::test]
 async fn sigterm_drains_requests_in_flight_then_exits_0() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut server = Server::start(&example_state());

@@ -20,13 +20,12 @@ pub const INSTALL_CONFIG_KEY: &str = "install-config";
 /// The name of the OpenShift network config objects that describe the cluster.
 pub const CLUSTER: &str = "cluster";
 
-/// A NAD; the raw config is kept only in the migration namespace, where a HyperConverged may name it.
+/// A NAD, read as every other adapter reads it.
 pub fn nad(policy: &Policy, obj: &DynamicObject) -> Option<Item> {
     if object::name(obj).is_empty() {
         return None;
     }
-    let keep_config = object::namespace(obj) == policy.migration_namespace();
-    Some(Item::Nad(policy.nad_entry(obj, keep_config)))
+    Some(Item::Nad(policy.nad_entry(obj)))
 }
 
 /// A HyperConverged, read at the settings path of the version it was watched as.

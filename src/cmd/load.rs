@@ -28,14 +28,32 @@ pub struct Located {
 /// OpenShift network config); other kinds are skipped without being converted.
 pub fn objects(paths: &[PathBuf]) -> Result<Vec<Located>> {
     let mut out = Vec::new();
-    for path in paths {
-        for doc in input::read_path(path)? {
-            if let Some(located) = convert(doc)? {
-                out.push(located);
-            }
-        }
-    }
+    visit(paths, &mut |located| {
+        out.push(located);
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// The fixed view of the objects in `paths`, built while they are read: each object is dropped once
+/// the view has taken what it needs, so a large cluster dump costs what its entries cost.
+pub fn view_from(policy: &Policy, paths: &[PathBuf]) -> Result<View> {
+    let mut view = View::new();
+    visit(paths, &mut |located| {
+        feed::add(policy, &mut view, &located.object);
+        Ok(())
+    })?;
+    Ok(view)
+}
+
+fn visit(paths: &[PathBuf], f: &mut (dyn FnMut(Located) -> Result<()> + Send)) -> Result<()> {
+    for path in paths {
+        input::visit_path(path, &mut |doc| match convert(doc)? {
+            Some(located) => f(located),
+            None => Ok(()),
+        })?;
+    }
+    Ok(())
 }
 
 fn convert(doc: Document) -> Result<Option<Located>> {

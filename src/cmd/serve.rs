@@ -127,8 +127,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         None => Vec::new(),
     };
     let policy = load::policy(args.policy.as_deref())?;
-    let objects = Arc::new(load::objects(&args.cluster_state)?);
-    let view = load::view(&policy, &objects);
+    let view = load::view_from(&policy, &args.cluster_state)?;
     let metrics = Arc::new(Metrics::new());
     metrics.set_view_objects("nad", view.nad_count() as i64);
     let judge = Arc::new(Judge { policy: ArcSwap::from_pointee(policy), view: RwLock::new(view) });
@@ -170,14 +169,17 @@ async fn serve(args: Args) -> Result<ExitCode> {
             // the watchers relist what the policy changes; the view is never rebuilt from scratch
             Some(live) => {
                 let notifier = live.policy_notifier();
-                Box::new(move |policy: &Policy| {
+                Arc::new(move |policy: &Policy| {
                     notifier.notify(policy);
-                    None
+                    Ok(None)
                 })
             }
+            // only the view is kept, so the files are read again
             None => {
-                let objects = objects.clone();
-                Box::new(move |policy: &Policy| Some(load::view(policy, &objects)))
+                let paths = args.cluster_state.clone();
+                Arc::new(move |policy: &Policy| {
+                    load::view_from(policy, &paths).map(Some).map_err(|e| format!("{e:#}"))
+                })
             }
         };
         let reloader =

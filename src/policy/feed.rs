@@ -27,9 +27,9 @@ pub fn hc_entry(obj: &DynamicObject, version: HcVersion) -> HcEntry {
 
 /// Adds what an object tells about the cluster to the view; other kinds are ignored.
 /// Returns whether the object was one the view keeps.
-pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject, keep_config: bool) -> bool {
+pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
     match Kind::of(obj) {
-        Kind::Nad => view.upsert_nad(policy.nad_entry(obj, keep_config)),
+        Kind::Nad => view.upsert_nad(policy.nad_entry(obj)),
         Kind::HyperConverged(v) => view.upsert_hc(hc_entry(obj, v)),
         Kind::Node => {
             view.upsert_node(object::name(obj).to_owned(), policy.selects_node(obj.metadata.labels.as_ref()))
@@ -66,7 +66,7 @@ pub fn operator_network(policy: &Policy, view: &mut View, data: &Value) {
 pub fn view_of<'a>(policy: &Policy, objects: impl IntoIterator<Item = &'a DynamicObject>) -> View {
     let mut view = View::new();
     for obj in objects {
-        add(policy, &mut view, obj, true);
+        add(policy, &mut view, obj);
     }
     view
 }
@@ -77,6 +77,22 @@ mod tests {
 
     use super::*;
     use crate::policy::testutil::obj;
+
+    #[test]
+    fn raw_configs_are_kept_only_in_the_migration_namespace() {
+        let config =
+            r#"{"cniVersion":"0.3.1","type":"macvlan","ipam":{"type":"whereabouts","range":"10.9.0.0/24"}}"#;
+        let nad = |ns: &str| {
+            obj(json!({"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition",
+                "metadata":{"name":"n","namespace":ns},"spec":{"config":config}}))
+        };
+        let policy = Policy::default();
+        let view = view_of(&policy, [&nad("openshift-cnv"), &nad("tenant")]);
+        assert_eq!(view.nad("openshift-cnv", "n").and_then(|e| e.config.as_deref()), Some(config));
+        let tenant = view.nad("tenant", "n").expect("tenant NAD in the view");
+        assert_eq!(tenant.config, None);
+        assert_eq!(tenant.ranges.as_slice(), ["10.9.0.0/24".parse().unwrap()]);
+    }
 
     #[test]
     fn hc_network_is_read_from_either_layout() {

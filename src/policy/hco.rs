@@ -157,6 +157,8 @@ fn network_reference(
                 format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want)),
             ),
         );
+        // The network resolves in this namespace, where no migration NAD may be: moving both is the fix.
+        return;
     }
     let Some(entry) = ctx.view.nad(ns, name) else {
         if ctx.options.missing_network_warns {

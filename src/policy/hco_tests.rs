@@ -97,9 +97,10 @@ fn namespace() {
     let mut h = hc(HcVersion::V1Beta1, reference_hc_lm());
     h.metadata.namespace = Some("default".into());
     let d = judge(&h, &[&n]);
-    // the NAD itself is judged too (wrong namespace), so two denials
-    assert_eq!(denied(&d)[0], (Rule::HcNamespace, "metadata.namespace".into()));
-    assert_eq!(denied(&d)[1].0, Rule::HcNetworkInvalid);
+    // the network resolves in the wrong namespace too: one denial, one fix (move both)
+    assert_eq!(denied(&d), [(Rule::HcNamespace, "metadata.namespace".into())]);
+    let d = judge(&h, &[]);
+    assert_eq!(denied(&d), [(Rule::HcNamespace, "metadata.namespace".into())]);
 }
 
 #[test]

@@ -187,10 +187,10 @@ impl Policy {
         findings.into_decision(patch)
     }
 
-    /// The view entry for a NAD object: its identity, claimed ranges and migration label.
-    /// `keep_config` keeps the raw config so a HyperConverged naming it can have it re-judged.
-    pub fn nad_entry(&self, obj: &DynamicObject, keep_config: bool) -> NadEntry {
-        nad::entry(self, obj, keep_config)
+    /// The view entry for a NAD object: its identity, claimed ranges and migration label, and in the
+    /// migration namespace (the only place a HyperConverged may name it) its raw config for re-judging.
+    pub fn nad_entry(&self, obj: &DynamicObject) -> NadEntry {
+        nad::entry(self, obj)
     }
 
     /// Whether a stored NAD is a migration NAD, by the test the rules apply, so reports agree with them.

@@ -85,8 +85,9 @@ fn label(policy: &Policy, obj: &DynamicObject) -> Option<bool> {
     }
 }
 
-pub(super) fn entry(policy: &Policy, obj: &DynamicObject, keep_config: bool) -> NadEntry {
+pub(super) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
     let config = config(obj);
+    let keep_config = object::namespace(obj) == policy.migration_namespace();
     NadEntry {
         key: Arc::new(NadName {
             namespace: object::namespace(obj).to_owned(),

@@ -20,8 +20,9 @@ pub struct Judge {
     pub view: RwLock<View>,
 }
 
-/// Rebuilds the parts of the view that depend on the policy (a fixed view from files does).
-pub type Rebuild = Box<dyn Fn(&Policy) -> Option<View> + Send + Sync>;
+/// Rebuilds the parts of the view that depend on the policy: a fixed view from files is read again
+/// (`Ok(Some)`), live watchers relist on their own (`Ok(None)`). Runs on a blocking thread.
+pub type Rebuild = Arc<dyn Fn(&Policy) -> Result<Option<View>, String> + Send + Sync>;
 
 /// Polls the policy file and swaps in each new version that compiles; a broken file is logged and
 /// the policy in force is kept.
@@ -60,9 +61,13 @@ impl PolicyReloader {
             let compiled = std::str::from_utf8(&bytes)
                 .map_err(|e| e.to_string())
                 .and_then(|text| Policy::from_yaml(text).map_err(|e| e.to_string()));
-            match compiled {
-                Ok(policy) => {
-                    if let Some(view) = (self.rebuild)(&policy) {
+            let rebuilt = match compiled {
+                Ok(policy) => self.rebuild(policy).await,
+                Err(e) => Err(e),
+            };
+            match rebuilt {
+                Ok((policy, view)) => {
+                    if let Some(view) = view {
                         *self.judge.view.write().unwrap_or_else(|p| p.into_inner()) = view;
                     }
                     self.judge.policy.store(Arc::new(policy));
@@ -76,6 +81,20 @@ impl PolicyReloader {
                     last = bytes;
                 }
             }
+        }
+    }
+
+    /// The new policy with the view it needs, built off the async workers (files may be large).
+    async fn rebuild(&self, policy: Policy) -> Result<(Policy, Option<View>), String> {
+        let rebuild = self.rebuild.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let view = rebuild(&policy);
+            (policy, view)
+        });
+        match task.await {
+            Ok((policy, Ok(view))) => Ok((policy, view)),
+            Ok((_, Err(e))) => Err(format!("cannot rebuild the view: {e}")),
+            Err(e) => Err(format!("rebuilding the view failed: {e}")),
         }
     }
 
