@@ -5,36 +5,159 @@
 //! thousands of NADs, and every watch event is one incremental update. It is filled from files by
 //! `mignet check` and from watchers by `mignet serve`; the rules only read it.
 
-use std::{collections::BTreeMap, collections::HashMap, fmt, sync::Arc};
+use std::{
+    borrow::Borrow,
+    cmp::Ordering,
+    collections::{BTreeMap, HashSet},
+    fmt,
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use crate::policy::index::RangeIndex;
 
-/// A NAD's identity, shared between the view's map and its range index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A NAD's identity: `namespace/name` in one shared allocation, so the view's set and its range
+/// index hold the same text and a clone is a reference count.
+#[derive(Clone)]
 pub struct NadName {
-    pub namespace: String,
-    pub name: String,
+    text: Arc<str>,
+    /// Where the namespace ends (a namespace is a DNS label; one read from a file may hold anything).
+    split: usize,
+}
+
+impl NadName {
+    /// The identity of the NAD `name` in `namespace`.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        NadName { text: format!("{namespace}/{name}").into(), split: namespace.len() }
+    }
+
+    /// The namespace the NAD lives in.
+    pub fn namespace(&self) -> &str {
+        &self.text[..self.split]
+    }
+
+    /// The NAD's name.
+    pub fn name(&self) -> &str {
+        &self.text[self.split + 1..]
+    }
+
+    fn parts(&self) -> (&str, &str) {
+        (self.namespace(), self.name())
+    }
+}
+
+impl PartialEq for NadName {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for NadName {}
+
+impl Hash for NadName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialOrd for NadName {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// By namespace, then name (not by the joined text: `a-b/x` sorts after `a/x`).
+impl Ord for NadName {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
+    }
 }
 
 impl fmt::Display for NadName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
+        f.write_str(&self.text)
     }
 }
+
+impl fmt::Debug for NadName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+/// Networks a NAD claims: almost always one, held without a separate allocation.
+pub type Ranges = SmallVec<[IpNet; 1]>;
 
 /// A NAD as the view keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NadEntry {
-    pub key: Arc<NadName>,
+    pub key: NadName,
     /// Networks its config hands addresses from (host bits masked).
-    pub ranges: Vec<IpNet>,
+    pub ranges: Ranges,
     /// The policy's migration label: `Some(true)` marks it, `Some(false)` opts it out.
     pub migration_label: Option<bool>,
     /// The raw `spec.config`, kept only where a HyperConverged may need the NAD re-judged.
     pub config: Option<Arc<str>>,
 }
+
+/// A stored entry, hashed and compared by its identity, so the set can be searched by
+/// `(namespace, name)` without building a key.
+#[derive(Debug, Clone)]
+struct Stored(NadEntry);
+
+/// What a lookup by identity hashes and compares.
+trait Identity {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl Identity for Stored {
+    fn parts(&self) -> (&str, &str) {
+        self.0.key.parts()
+    }
+}
+
+impl Identity for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+impl Hash for dyn Identity + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn Identity + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn Identity + '_ {}
+
+impl<'a> Borrow<dyn Identity + 'a> for Stored {
+    fn borrow(&self) -> &(dyn Identity + 'a) {
+        self
+    }
+}
+
+impl Hash for Stored {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self as &dyn Identity).hash(state);
+    }
+}
+
+impl PartialEq for Stored {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for Stored {}
 
 /// A HyperConverged's live-migration network reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +215,8 @@ pub struct Discovered {
 /// The cluster state the rules judge against.
 #[derive(Debug, Clone, Default)]
 pub struct View {
-    nads: HashMap<String, HashMap<String, NadEntry>>,
-    index: RangeIndex<Arc<NadName>>,
+    nads: HashSet<Stored>,
+    index: RangeIndex<NadName>,
     hcs: BTreeMap<(String, String), HcEntry>,
     /// Node name → whether it matches the virt-handler node selector.
     nodes: BTreeMap<String, bool>,
@@ -108,39 +231,39 @@ impl View {
 
     /// Adds or replaces a NAD (a watch ADDED or MODIFIED event).
     pub fn upsert_nad(&mut self, entry: NadEntry) {
-        self.remove_nad(&entry.key.namespace, &entry.key.name);
+        self.remove_nad(entry.key.namespace(), entry.key.name());
         for net in &entry.ranges {
             self.index.insert(*net, entry.key.clone());
         }
-        self.nads.entry(entry.key.namespace.clone()).or_default().insert(entry.key.name.clone(), entry);
+        self.nads.insert(Stored(entry));
     }
 
     /// Removes a NAD (a watch DELETED event); unknown names are ignored.
     pub fn remove_nad(&mut self, namespace: &str, name: &str) -> Option<NadEntry> {
-        let in_ns = self.nads.get_mut(namespace)?;
-        let old = in_ns.remove(name)?;
-        if in_ns.is_empty() {
-            self.nads.remove(namespace);
-        }
+        let Stored(old) = self.nads.take(&(namespace, name) as &dyn Identity)?;
+        self.unindex(&old);
+        Some(old)
+    }
+
+    fn unindex(&mut self, old: &NadEntry) {
         for net in &old.ranges {
             self.index.remove(*net, &old.key);
         }
-        Some(old)
     }
 
     /// Looks a NAD up by namespace and name.
     pub fn nad(&self, namespace: &str, name: &str) -> Option<&NadEntry> {
-        self.nads.get(namespace)?.get(name)
+        self.nads.get(&(namespace, name) as &dyn Identity).map(|s| &s.0)
     }
 
     /// Every NAD, in no particular order.
     pub fn nads(&self) -> impl Iterator<Item = &NadEntry> {
-        self.nads.values().flat_map(HashMap::values)
+        self.nads.iter().map(|s| &s.0)
     }
 
     /// Number of NADs held.
     pub fn nad_count(&self) -> usize {
-        self.nads.values().map(HashMap::len).sum()
+        self.nads.len()
     }
 
     /// NADs claiming a network that overlaps `net`, with the network each claims.
@@ -148,7 +271,7 @@ impl View {
         self.index
             .overlapping(net)
             .into_iter()
-            .filter_map(|(claimed, key)| self.nad(&key.namespace, &key.name).map(|e| (claimed, e)))
+            .filter_map(|(claimed, key)| self.nad(key.namespace(), key.name()).map(|e| (claimed, e)))
             .collect()
     }
 
@@ -215,7 +338,7 @@ mod tests {
 
     fn entry(ns: &str, name: &str, ranges: &[&str]) -> NadEntry {
         NadEntry {
-            key: Arc::new(NadName { namespace: ns.into(), name: name.into() }),
+            key: NadName::new(ns, name),
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             migration_label: None,
             config: None,
@@ -251,6 +374,23 @@ mod tests {
         assert!(owners(&v, "fd00::/48").is_empty());
         assert!(v.nad("a", "n").is_none());
         assert!(v.nad("b", "n").is_some());
+    }
+
+    #[test]
+    fn names_split_where_the_namespace_ends_and_sort_by_namespace_then_name() {
+        let odd = NadName::new("a/b", "c");
+        assert_eq!((odd.namespace(), odd.name()), ("a/b", "c"));
+        assert_ne!(odd, NadName::new("a", "b/c"), "same text, different identities");
+        let mut names = [NadName::new("a-b", "x"), NadName::new("a", "y"), NadName::new("a", "x")];
+        names.sort();
+        let shown: Vec<String> = names.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["a/x", "a/y", "a-b/x"]);
+        let mut v = View::new();
+        v.upsert_nad(entry("a/b", "c", &["10.1.0.0/24"]));
+        v.upsert_nad(entry("a", "b/c", &["10.2.0.0/24"]));
+        assert_eq!(v.nad_count(), 2);
+        assert_eq!(v.nad("a/b", "c").map(|e| e.ranges[0].to_string()).as_deref(), Some("10.1.0.0/24"));
+        assert_eq!(owners(&v, "10.0.0.0/8"), ["a/b/c", "a/b/c"]);
     }
 
     #[test]

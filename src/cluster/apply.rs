@@ -5,7 +5,7 @@
 //! runs, and at `InitDone` removes the entries the relist did not see again (objects deleted while the
 //! watch was down).
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::collections::BTreeSet;
 
 use kube::runtime::watcher::Event;
 
@@ -57,7 +57,7 @@ pub enum Item {
 /// The identity of a view entry, enough to remove it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Key {
-    Nad(Arc<NadName>),
+    Nad(NadName),
     Hc { namespace: String, name: String },
     Node(String),
     Singleton(Singleton),
@@ -178,7 +178,7 @@ fn upsert(view: &mut View, item: Item) {
 fn remove(view: &mut View, key: &Key) {
     match key {
         Key::Nad(name) => {
-            view.remove_nad(&name.namespace, &name.name);
+            view.remove_nad(name.namespace(), name.name());
         }
         Key::Hc { namespace, name } => {
             view.remove_hc(namespace, name);
@@ -198,8 +198,8 @@ mod tests {
 
     fn nad(ns: &str, name: &str, range: &str) -> Item {
         Item::Nad(NadEntry {
-            key: Arc::new(NadName { namespace: ns.into(), name: name.into() }),
-            ranges: vec![range.parse().unwrap()],
+            key: NadName::new(ns, name),
+            ranges: [range.parse().unwrap()].into_iter().collect(),
             migration_label: None,
             config: None,
         })

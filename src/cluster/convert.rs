@@ -121,7 +121,7 @@ mod tests {
     fn nad_keeps_config_only_in_the_migration_namespace() {
         let p = Policy::default();
         let Some(Item::Nad(e)) = nad(&p, &nad_obj("openshift-cnv", "m", WB)) else { panic!() };
-        assert_eq!(e.ranges, vec!["192.168.99.0/24".parse().unwrap()]);
+        assert_eq!(e.ranges.as_slice(), ["192.168.99.0/24".parse().unwrap()]);
         assert!(e.config.is_some());
         let Some(Item::Nad(e)) = nad(&p, &nad_obj("tenant", "m", WB)) else { panic!() };
         assert!(e.config.is_none());

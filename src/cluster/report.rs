@@ -92,8 +92,8 @@ impl Report {
             let usable = if migration { capacities(entry) } else { Vec::new() };
             for net in &entry.ranges {
                 let owner = Owner::Nad {
-                    namespace: entry.key.namespace.clone(),
-                    name: entry.key.name.clone(),
+                    namespace: entry.key.namespace().to_owned(),
+                    name: entry.key.name().to_owned(),
                     migration,
                 };
                 let mut l = line(*net, owner);
@@ -295,7 +295,7 @@ mod tests {
 
     fn nad(ns: &str, name: &str, ranges: &[&str], config: Option<&str>) -> NadEntry {
         NadEntry {
-            key: Arc::new(NadName { namespace: ns.into(), name: name.into() }),
+            key: NadName::new(ns, name),
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             migration_label: None,
             config: config.map(Arc::from),

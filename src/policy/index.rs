@@ -7,49 +7,82 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use super::ranges::to_u128;
 
 /// Networks claimed by owners of type `K`, kept per address family.
 #[derive(Debug, Clone)]
 pub struct RangeIndex<K> {
-    v4: Family<K>,
-    v6: Family<K>,
-}
-
-#[derive(Debug, Clone)]
-struct Family<K> {
-    width: u8,
-    by_start: BTreeMap<(u128, u8), Vec<K>>,
-    /// How many entries use each prefix length, so supernet lookups skip absent lengths.
-    prefix_counts: Vec<u32>,
-    len: usize,
+    v4: Family<u32, K>,
+    v6: Family<u128, K>,
 }
 
 impl<K> Default for RangeIndex<K> {
     fn default() -> Self {
-        RangeIndex { v4: Family::new(32), v6: Family::new(128) }
+        RangeIndex { v4: Family::default(), v6: Family::default() }
+    }
+}
+
+/// An address as a family stores it: IPv4 keys take a quarter of the space of IPv6 ones.
+trait Addr: Copy + Ord + Into<u128> {
+    const WIDTH: u8;
+    /// Truncates an address of this family held in a `u128`.
+    fn from_u128(v: u128) -> Self;
+}
+
+impl Addr for u32 {
+    const WIDTH: u8 = 32;
+    fn from_u128(v: u128) -> Self {
+        v as u32
+    }
+}
+
+impl Addr for u128 {
+    const WIDTH: u8 = 128;
+    fn from_u128(v: u128) -> Self {
+        v
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Family<A, K> {
+    /// Owners per network: nearly always one, held inline.
+    by_start: BTreeMap<(A, u8), SmallVec<[K; 1]>>,
+    /// How many entries use each prefix length (index = length), so supernet lookups skip absent lengths.
+    prefix_counts: [u32; 129],
+    len: usize,
+}
+
+impl<A, K> Default for Family<A, K> {
+    fn default() -> Self {
+        Family { by_start: BTreeMap::new(), prefix_counts: [0; 129], len: 0 }
     }
 }
 
 impl<K: Clone + PartialEq> RangeIndex<K> {
     /// Records that `owner` claims `net` (host bits are ignored).
     pub fn insert(&mut self, net: IpNet, owner: K) {
-        self.family_mut(&net).insert(net.trunc(), owner);
+        match net {
+            IpNet::V4(_) => self.v4.insert(net.trunc(), owner),
+            IpNet::V6(_) => self.v6.insert(net.trunc(), owner),
+        }
     }
 
     /// Forgets one claim; unknown claims are ignored so replays of delete events are harmless.
     pub fn remove(&mut self, net: IpNet, owner: &K) {
-        self.family_mut(&net).remove(net.trunc(), owner);
+        match net {
+            IpNet::V4(_) => self.v4.remove(net.trunc(), owner),
+            IpNet::V6(_) => self.v6.remove(net.trunc(), owner),
+        }
     }
 
     /// Every claim overlapping `net`, with the claimed network.
     pub fn overlapping(&self, net: &IpNet) -> Vec<(IpNet, &K)> {
-        let family = match net {
-            IpNet::V4(_) => &self.v4,
-            IpNet::V6(_) => &self.v6,
-        };
-        family.overlapping(net.trunc())
+        match net {
+            IpNet::V4(_) => self.v4.overlapping(net.trunc()),
+            IpNet::V6(_) => self.v6.overlapping(net.trunc()),
+        }
     }
 
     /// Number of claims held.
@@ -61,31 +94,21 @@ impl<K: Clone + PartialEq> RangeIndex<K> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    fn family_mut(&mut self, net: &IpNet) -> &mut Family<K> {
-        match net {
-            IpNet::V4(_) => &mut self.v4,
-            IpNet::V6(_) => &mut self.v6,
-        }
-    }
 }
 
-impl<K> Family<K> {
-    fn new(width: u8) -> Self {
-        Family { width, by_start: BTreeMap::new(), prefix_counts: vec![0; width as usize + 1], len: 0 }
+impl<A: Addr, K: Clone + PartialEq> Family<A, K> {
+    fn key(net: IpNet) -> (A, u8) {
+        (A::from_u128(to_u128(net.network())), net.prefix_len())
     }
-}
 
-impl<K: Clone + PartialEq> Family<K> {
     fn insert(&mut self, net: IpNet, owner: K) {
-        let key = (to_u128(net.network()), net.prefix_len());
-        self.by_start.entry(key).or_default().push(owner);
+        self.by_start.entry(Self::key(net)).or_default().push(owner);
         self.prefix_counts[net.prefix_len() as usize] += 1;
         self.len += 1;
     }
 
     fn remove(&mut self, net: IpNet, owner: &K) {
-        let key = (to_u128(net.network()), net.prefix_len());
+        let key = Self::key(net);
         let Some(owners) = self.by_start.get_mut(&key) else { return };
         let Some(pos) = owners.iter().position(|o| o == owner) else { return };
         owners.swap_remove(pos);
@@ -103,33 +126,34 @@ impl<K: Clone + PartialEq> Family<K> {
         }
         let start = to_u128(net.network());
         let end = to_u128(net.broadcast());
-        for (&(s, p), owners) in self.by_start.range((start, 0)..=(end, self.width)) {
-            let claimed = self.net(s, p);
+        let range = (A::from_u128(start), 0)..=(A::from_u128(end), A::WIDTH);
+        for (&(s, p), owners) in self.by_start.range(range) {
+            let claimed = Self::net(s.into(), p);
             hits.extend(owners.iter().map(|o| (claimed, o)));
         }
         for p in 0..net.prefix_len() {
             if self.prefix_counts[p as usize] == 0 {
                 continue;
             }
-            let s = start & self.mask(p);
+            let s = start & Self::mask(p);
             if s == start {
                 continue; // found by the range scan
             }
-            if let Some(owners) = self.by_start.get(&(s, p)) {
-                let claimed = self.net(s, p);
+            if let Some(owners) = self.by_start.get(&(A::from_u128(s), p)) {
+                let claimed = Self::net(s, p);
                 hits.extend(owners.iter().map(|o| (claimed, o)));
             }
         }
         hits
     }
 
-    fn mask(&self, prefix: u8) -> u128 {
-        let full = if self.width == 128 { u128::MAX } else { (1u128 << self.width) - 1 };
+    fn mask(prefix: u8) -> u128 {
+        let full = if A::WIDTH == 128 { u128::MAX } else { (1u128 << A::WIDTH) - 1 };
         if prefix == 0 { 0 } else { full & !(full >> prefix) }
     }
 
-    fn net(&self, start: u128, prefix: u8) -> IpNet {
-        let addr = if self.width == 32 {
+    fn net(start: u128, prefix: u8) -> IpNet {
+        let addr = if A::WIDTH == 32 {
             std::net::IpAddr::V4((start as u32).into())
         } else {
             std::net::IpAddr::V6(start.into())

@@ -61,15 +61,15 @@ impl<'a> Nad<'a> {
 
     fn from_entry(entry: &'a NadEntry) -> Self {
         Nad {
-            namespace: &entry.key.namespace,
-            name: &entry.key.name,
+            namespace: entry.key.namespace(),
+            name: entry.key.name(),
             label: entry.migration_label,
             config: entry.config.as_deref(),
         }
     }
 
     fn is(&self, key: &NadName) -> bool {
-        key.namespace == self.namespace && key.name == self.name
+        key.namespace() == self.namespace && key.name() == self.name
     }
 }
 
@@ -89,11 +89,8 @@ pub(super) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
     let config = config(obj);
     let keep_config = object::namespace(obj) == policy.migration_namespace();
     NadEntry {
-        key: Arc::new(NadName {
-            namespace: object::namespace(obj).to_owned(),
-            name: object::name(obj).to_owned(),
-        }),
-        ranges: config.map(cni::claimed_ranges).unwrap_or_default(),
+        key: NadName::new(object::namespace(obj), object::name(obj)),
+        ranges: config.map(cni::claimed_ranges).unwrap_or_default().into(),
         migration_label: label(policy, obj),
         config: if keep_config { config.map(Arc::from) } else { None },
     }

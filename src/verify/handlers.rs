@@ -45,7 +45,7 @@ pub(super) fn evaluate<'a>(scene: &Scene<'a>) -> Vec<PodState<'a>> {
 
 /// Whether an attachment is the target network (`ns/name`, or a bare name in the pod's namespace).
 fn is_target(a: &Attachment, target: &Target<'_>, pod_ns: &str) -> bool {
-    a.name == target.nad.to_string() || (a.name == target.nad.name && pod_ns == target.nad.namespace)
+    a.name == target.nad.to_string() || (a.name == target.nad.name() && pod_ns == target.nad.namespace())
 }
 
 fn attachment(obj: &DynamicObject, target: &Target<'_>) -> Result<(String, Vec<IpAddr>), String> {

@@ -136,8 +136,8 @@ impl<'a> Scene<'a> {
 /// `namespace/name` of the NAD a network reference means: a bare name is in `namespace`.
 fn nad_name(reference: &str, namespace: &str) -> NadName {
     match reference.split_once('/') {
-        Some((ns, name)) => NadName { namespace: ns.to_owned(), name: name.to_owned() },
-        None => NadName { namespace: namespace.to_owned(), name: reference.to_owned() },
+        Some((ns, name)) => NadName::new(ns, name),
+        None => NadName::new(namespace, reference),
     }
 }
 

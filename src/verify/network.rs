@@ -139,7 +139,7 @@ pub(super) fn target<'a>(
     let object = inputs
         .of(Resource::Nad)
         .iter()
-        .find(|o| object::namespace(o) == nad.namespace && object::name(o) == nad.name);
+        .find(|o| object::namespace(o) == nad.namespace() && object::name(o) == nad.name());
     let config = object.and_then(|o| object::get(&o.data, &["spec", "config"])).and_then(Value::as_str);
     let pools = config.map(pools::pools).unwrap_or_default();
     Some(Target { nad, object, pools })
