@@ -41,6 +41,7 @@ mkdir -p "$OUT"
 "$MIGNET" certs --out "$WORK/certs" >/dev/null
 "$LOADGEN" gen-state --nads 10000 >"$WORK/nads-10000.json"
 "$LOADGEN" gen-state --nads 100000 >"$WORK/nads-100000.json"
+"$LOADGEN" gen-state --nads 100000 --list >"$WORK/nads-100000-list.json"
 
 URL=https://127.0.0.1:$PORT
 CA=$WORK/certs/ca.crt
@@ -96,6 +97,7 @@ startup() {
 
 startup startup-examples
 startup startup-100k-nads --cluster-state "$WORK/nads-100000.json"
+startup startup-100k-nads-list --cluster-state "$WORK/nads-100000-list.json"
 
 start_server closed --cluster-state "$WORK/nads-10000.json"
 run closed-http1 --http 1 --connections "$CONNECTIONS"

@@ -119,6 +119,9 @@ pub struct GenStateArgs {
     /// Number of virt-handler nodes.
     #[arg(long, default_value_t = 50)]
     pub nodes: usize,
+    /// Write one `List` (as `oc get -o json` prints) instead of a stream of objects.
+    #[arg(long)]
+    pub list: bool,
 }
 
 /// Arguments of `wait-ready`.
@@ -245,7 +248,8 @@ pub fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::GenState(args) => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            match state::write(&mut out, args.nads, args.nodes) {
+            let shape = if args.list { state::Shape::List } else { state::Shape::Stream };
+            match state::write(&mut out, args.nads, args.nodes, shape) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
                 _ => Ok(ExitCode::SUCCESS),
             }

@@ -1,5 +1,6 @@
 //! Synthetic cluster state for scale runs: tenant NADs on distinct subnets and virt-handler nodes, as
-//! a JSON stream that `mignet serve --cluster off --cluster-state FILE.json` reads.
+//! a JSON stream or a `List` (as `oc get -o json` prints) that `mignet serve --cluster off
+//! --cluster-state FILE.json` reads.
 
 use std::io::{self, Write};
 
@@ -20,8 +21,31 @@ pub fn tenant_range(i: usize) -> String {
     format!("{addr}/27")
 }
 
-/// Writes `nads` tenant NADs and `nodes` virt-handler nodes, one JSON object per line.
-pub fn write(out: &mut impl Write, nads: usize, nodes: usize) -> io::Result<()> {
+/// How the objects are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One JSON object per line.
+    Stream,
+    /// One `List` object with the objects as `items`, keys in the order `oc get -o json` prints them.
+    List,
+}
+
+/// Writes `nads` tenant NADs and `nodes` virt-handler nodes.
+pub fn write(out: &mut impl Write, nads: usize, nodes: usize, shape: Shape) -> io::Result<()> {
+    let (open, between, close): (&[u8], &[u8], &[u8]) = match shape {
+        Shape::Stream => (b"", b"\n", b"\n"),
+        Shape::List => {
+            (b"{\"apiVersion\":\"v1\",\"items\":[\n", b",\n", b"\n],\"kind\":\"List\",\"metadata\":{}}\n")
+        }
+    };
+    out.write_all(open)?;
+    let mut first = true;
+    let mut put = |out: &mut dyn Write, object: &serde_json::Value| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            out.write_all(between)?;
+        }
+        serde_json::to_writer(&mut *out, object).map_err(io::Error::from)
+    };
     for i in 0..nads {
         let name = format!("net-{i}");
         let config = json!({
@@ -34,16 +58,17 @@ pub fn write(out: &mut impl Write, nads: usize, nodes: usize) -> io::Result<()> 
                          "uid": format!("00000000-0000-4000-8000-{i:012}"), "resourceVersion": (1000 + i).to_string()},
             "spec": {"config": config.to_string()}
         });
-        serde_json::to_writer(&mut *out, &nad)?;
-        out.write_all(b"\n")?;
+        put(out, &nad)?;
     }
     for i in 0..nodes {
         let node = json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": format!("worker-{i}"), "labels": {"kubevirt.io/schedulable": "true"}}
         });
-        serde_json::to_writer(&mut *out, &node)?;
-        out.write_all(b"\n")?;
+        put(out, &node)?;
+    }
+    if !first || shape == Shape::List {
+        out.write_all(close)?;
     }
     out.flush()
 }
@@ -69,7 +94,7 @@ mod tests {
     #[test]
     fn writes_one_object_per_line() {
         let mut out = Vec::new();
-        write(&mut out, 3, 2).unwrap();
+        write(&mut out, 3, 2, Shape::Stream).unwrap();
         let lines: Vec<Value> =
             String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 5);
@@ -79,5 +104,24 @@ mod tests {
         assert_eq!(config["ipam"]["range"], "10.64.0.64/27");
         assert_eq!(lines[4]["kind"], "Node");
         assert_eq!(lines[4]["metadata"]["labels"]["kubevirt.io/schedulable"], "true");
+    }
+
+    #[test]
+    fn a_list_holds_the_same_objects_as_the_stream() {
+        let mut stream = Vec::new();
+        write(&mut stream, 3, 2, Shape::Stream).unwrap();
+        let mut list = Vec::new();
+        write(&mut list, 3, 2, Shape::List).unwrap();
+        let list: Value = serde_json::from_slice(&list).unwrap();
+        assert_eq!(list["kind"], "List");
+        let objects: Vec<Value> =
+            String::from_utf8(stream).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(list["items"].as_array().unwrap(), &objects);
+        let mut empty = Vec::new();
+        write(&mut empty, 0, 0, Shape::List).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&empty).unwrap()["items"], serde_json::json!([]));
+        let mut none = Vec::new();
+        write(&mut none, 0, 0, Shape::Stream).unwrap();
+        assert!(none.is_empty());
     }
 }
