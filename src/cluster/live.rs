@@ -14,8 +14,7 @@ use std::{
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::{
-    Api, Client, Config,
-    config::{KubeConfigOptions, Kubeconfig},
+    Api, Client,
     core::{ApiResource, PartialObjectMeta},
     runtime::{
         WatchStreamExt,
@@ -58,17 +57,8 @@ impl Default for Settings {
 /// A client from `--kubeconfig FILE`, or else the usual places: KUBECONFIG or ~/.kube/config, then the
 /// pod's service account.
 pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|source| ClusterError::Kubeconfig { path: path.to_owned(), source })?;
-            Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                .await
-                .map_err(|source| ClusterError::Kubeconfig { path: path.to_owned(), source })?
-        }
-        None => Config::infer().await.map_err(|source| ClusterError::NoConfig { source })?,
-    };
-    Client::try_from(config).map_err(|source| ClusterError::Client { source })
+    // kube's default timeouts suit watches: a read timeout longer than the server's watch timeout
+    Ok(super::connect::connect(kubeconfig, |_| {}).await?.client)
 }
 
 /// The running watchers; stopping (or dropping) it stops them all.

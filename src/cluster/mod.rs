@@ -6,36 +6,20 @@
 //! server to those functions. Requests never wait on the API server: they read the view in memory.
 
 pub mod apply;
+pub mod connect;
 pub mod convert;
 pub mod discovery;
 pub mod live;
 pub mod report;
 pub mod status;
 
-use std::{fmt, path::PathBuf};
+use std::fmt;
 
 /// Why the live view cannot be set up or refreshed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error(
-        "no cluster configuration found: not running in a pod with a service account, and no kubeconfig \
-         (KUBECONFIG or ~/.kube/config): {source}"
-    )]
-    NoConfig {
-        #[source]
-        source: kube::config::InferConfigError,
-    },
-    #[error("kubeconfig {}: {source}", path.display())]
-    Kubeconfig {
-        path: PathBuf,
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    #[error("cannot build the API client: {source}")]
-    Client {
-        #[source]
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    Connect(#[from] connect::ConnectError),
     #[error("API discovery ({what}) failed: {source}")]
     Discovery {
         what: String,

@@ -17,7 +17,7 @@ use axum_server::{Handle, tls_rustls::RustlsConfig};
 use clap::ValueEnum;
 use mignet::{
     cluster::{
-        ClusterError,
+        ClusterError, connect,
         live::{self, LiveView, Settings},
     },
     policy::Policy,
@@ -245,7 +245,7 @@ async fn cluster_client(args: &Args) -> Result<kube::Client> {
     }
     live::connect(args.kubeconfig.as_deref()).await.map_err(|e| {
         let hint = match e {
-            ClusterError::NoConfig { .. } => {
+            ClusterError::Connect(connect::ConnectError::NoConfig { .. }) => {
                 "--cluster auto needs a cluster: pass --kubeconfig FILE, or judge against files with \
                  --cluster off --cluster-state PATH"
             }

@@ -86,7 +86,7 @@ fn policy(args: &Args) -> Result<Policy> {
 fn from_cluster(args: &Args, options: &Options) -> Result<Inputs> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
-        let conn = live::connect(args.kubeconfig.clone()).await?;
+        let conn = live::connect(args.kubeconfig.as_deref()).await?;
         Ok(live::collect(&conn, &options.namespace, options.vmi.as_ref()).await?)
     })
 }

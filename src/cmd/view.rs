@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use clap::ValueEnum;
 use mignet::{
     cluster::{
-        ClusterError,
+        ClusterError, connect,
         live::{self, LiveView, Settings},
         report::Report,
     },
@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(async {
         let client = live::connect(args.kubeconfig.as_deref()).await.map_err(|e| match e {
-            ClusterError::NoConfig { .. } => {
+            ClusterError::Connect(connect::ConnectError::NoConfig { .. }) => {
                 anyhow::Error::new(e).context("mignet view needs a cluster: pass --kubeconfig FILE")
             }
             e => anyhow::Error::new(e),

@@ -4,18 +4,18 @@
 //! A kind whose API the cluster does not serve (the CRD is not installed) becomes a failed check, not
 //! an error; every other failure to read means the cluster cannot be verified.
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::Path, time::Duration};
 
 use kube::{
-    Api, Client, Config,
+    Api,
     api::ListParams,
-    config::{KubeConfigOptions, Kubeconfig},
     core::{ApiResource, DynamicObject, GroupVersionKind, ObjectList, TypeMeta},
     discovery,
     error::DiscoveryError,
 };
 
 use super::{Inputs, Resource, VIRT_HANDLER_LABEL, VmiRef};
+use crate::cluster::connect::{self, ConnectError, Connection};
 
 /// Objects per LIST page: bounded responses even with thousands of VMIs.
 const PAGE: u32 = 500;
@@ -26,32 +26,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why the cluster cannot be read (exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum LiveError {
-    #[error(
-        "no cluster configuration found: not running in a pod with a service account, and no kubeconfig \
-         (--kubeconfig, KUBECONFIG or ~/.kube/config): {source}"
-    )]
-    NoConfig {
-        #[source]
-        source: kube::config::InferConfigError,
-    },
-    #[error("cannot read kubeconfig {}: {source}", path.display())]
-    ReadKubeconfig {
-        path: PathBuf,
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    #[error("kubeconfig {}: {source}", path.display())]
-    Kubeconfig {
-        path: PathBuf,
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-    #[error("cannot build the API client for {url}: {source}")]
-    Client {
-        url: String,
-        #[source]
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     #[error("cannot read {what} from the API server {url}: {source}")]
     Read {
         what: String,
@@ -63,30 +39,14 @@ pub enum LiveError {
     Paging { what: String, url: String },
 }
 
-/// A client and the address it talks to, for messages.
-#[derive(Clone)]
-pub struct Connection {
-    pub client: Client,
-    pub url: String,
-}
-
-/// Connects with `--kubeconfig`, or as kubectl would (KUBECONFIG, ~/.kube/config, in-cluster).
-pub async fn connect(kubeconfig: Option<PathBuf>) -> Result<Connection, LiveError> {
-    let mut config = match kubeconfig {
-        Some(path) => {
-            let file = Kubeconfig::read_from(&path)
-                .map_err(|source| LiveError::ReadKubeconfig { path: path.clone(), source })?;
-            Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .map_err(|source| LiveError::Kubeconfig { path, source })?
-        }
-        None => Config::infer().await.map_err(|source| LiveError::NoConfig { source })?,
-    };
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
-    config.read_timeout = Some(READ_TIMEOUT);
-    let url = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|source| LiveError::Client { url: url.clone(), source })?;
-    Ok(Connection { client, url })
+/// Connects with `--kubeconfig`, or as kubectl would, with timeouts that make an unreachable cluster
+/// an error instead of a hang.
+pub async fn connect(kubeconfig: Option<&Path>) -> Result<Connection, LiveError> {
+    Ok(connect::connect(kubeconfig, |config| {
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        config.read_timeout = Some(READ_TIMEOUT);
+    })
+    .await?)
 }
 
 /// One kind to list, and where.
