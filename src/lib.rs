@@ -11,5 +11,6 @@ pub mod fuzzing;
 pub mod input;
 pub mod policy;
 pub mod server;
+pub mod text;
 pub mod verify;
 pub mod view;

@@ -5,7 +5,7 @@ mod common;
 use std::{path::Path, time::Duration};
 
 use common::{
-    repo, run,
+    mignet, repo, run,
     server::{Server, certs, client, example_state, post, review},
 };
 use serde_json::{Value, json};
@@ -404,6 +404,77 @@ async fn a_policy_reload_reads_the_cluster_state_files_again() {
     let reason = warning["reason"].as_str().unwrap();
     assert!(reason.contains("cannot rebuild the view") && reason.contains("nodes.yaml:1"), "{warning}");
     assert_eq!(response(&post(&c, &server.url("/validate"), &body).await.1)["allowed"], true);
+}
+
+/// A name no API server would accept, sent straight to the webhook: a newline to forge a log line and a
+/// terminal escape.
+const HOSTILE_NAME: &str = "migration-x\nFORGED admission verdict=\"allowed\" \u{1b}[31m";
+const HOSTILE_NAME_SHOWN: &str = "migration-x\\nFORGED admission verdict=\"allowed\" \\u{1b}[31m";
+
+#[tokio::test]
+async fn names_in_json_logs_are_escaped() {
+    let server = Server::start(&example_state());
+    let c = client(&server.ca(), false);
+    let hostile = nad(HOSTILE_NAME, "openshift-cnv", json!({"cniVersion":"0.3.1","type":"macvlan"}));
+    post(&c, &server.url("/validate"), &review("u-hostile", "CREATE", &hostile, &Value::Null, false)).await;
+    let line = server.wait_log("admission", Duration::from_secs(10));
+    assert_eq!(line["name"], HOSTILE_NAME_SHOWN, "{line}");
+}
+
+#[tokio::test]
+async fn names_in_text_logs_cannot_forge_lines() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certs(dir.path());
+    let mut child = mignet()
+        .args(["serve", "--addr", "127.0.0.1:0", "--cluster", "off", "--log-format", "text"])
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || rx.recv_timeout(Duration::from_secs(20)).expect("a log line");
+    let addr = loop {
+        let line = next();
+        if let Some(at) = line.find("listening on https://") {
+            let rest = &line[at + "listening on https://".len()..];
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let port = addr.rsplit(':').next().unwrap();
+    let c = client(&ca, true);
+    let hostile = nad(HOSTILE_NAME, "openshift-cnv", json!({"cniVersion":"0.3.1","type":"macvlan"}));
+    let url = format!("https://localhost:{port}/validate");
+    post(&c, &url, &review("u-hostile", "CREATE", &hostile, &Value::Null, false)).await;
+    let mut lines = Vec::new();
+    loop {
+        let line = next();
+        let done = line.contains("admission");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    // give a forged second line the time to arrive if one was written
+    if let Ok(extra) = rx.recv_timeout(Duration::from_millis(300)) {
+        lines.push(extra);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let admission = lines.iter().find(|l| l.contains("admission")).unwrap();
+    assert!(admission.contains(HOSTILE_NAME_SHOWN), "{admission}");
+    assert!(!lines.iter().any(|l| l.starts_with("FORGED") || l.contains('\u{1b}')), "{lines:#?}");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ use clap::ValueEnum;
 use mignet::policy::{
     Admission, DEFAULT_POLICY_YAML, Decision, Finding, Kind, Operation, Options, Rule, object,
 };
+use mignet::text::printable;
 use serde::Serialize;
 
 use super::load::{self, Located};
@@ -117,17 +118,6 @@ fn ident(l: &Located) -> String {
         "" => name.to_owned(),
         ns => format!("{ns}/{name}"),
     }
-}
-
-/// A finding as printed: names, paths and values come from the files judged, so control and
-/// invisible characters are escaped and cannot forge output lines or send terminal sequences.
-fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '"' | '\'' | '\\' => c.to_string(),
-            c => c.escape_debug().to_string(),
-        })
-        .collect()
 }
 
 fn summary(judged: &[Judged<'_>]) -> (usize, usize, usize) {

@@ -7,6 +7,7 @@ use serde_saphyr::{DefaultMessageFormatter, ExternalMessageSource, MessageFormat
 
 use super::value::{MAX_DEPTH, RootValue};
 use super::{Emit, InputError, MAX_INPUT_BYTES, Parsed, Position};
+use crate::text::printable;
 
 /// Most alias-replayed events accepted in one stream; ordinary manifests use few or no aliases.
 const MAX_REPLAYED_EVENTS: usize = 100_000;
@@ -110,7 +111,7 @@ fn error(file: &str, err: serde_saphyr::Error) -> InputError {
 fn message(err: &serde_saphyr::Error) -> String {
     use serde_saphyr::Error as E;
     let inner = innermost(err);
-    let text = printable(&DefaultMessageFormatter.format_message(inner));
+    let text = printable(&DefaultMessageFormatter.format_message(inner)).into_owned();
     match inner {
         E::DuplicateMappingKey { key: Some(key), .. } => {
             format!("duplicate mapping key `{}`", printable(key))
@@ -151,11 +152,6 @@ fn breach_message(breach: &BudgetBreach, text: &str) -> String {
         }
         _ => format!("refusing input: it exceeds the parser's limits ({text})"),
     }
-}
-
-/// Escapes control characters so input cannot inject terminal sequences or fake lines.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 fn innermost(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {

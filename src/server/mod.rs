@@ -31,6 +31,7 @@ use self::{
     metrics::{Metrics, Verdict, Webhook},
     reload::Judge,
 };
+use crate::text::Printable;
 
 /// Largest request body accepted: an UPDATE review carries object and oldObject, each up to the API
 /// server's 3 MiB, so 6 MiB reviews must pass.
@@ -146,7 +147,7 @@ fn log(webhook: Webhook, r: &Reviewed, elapsed: Duration) {
                 if i > 0 {
                     f.write_str(",")?;
                 }
-                f.write_str((self.1)(finding))?;
+                write!(f, "{}", Printable((self.1)(finding)))?;
             }
             Ok(())
         }
@@ -154,10 +155,10 @@ fn log(webhook: Webhook, r: &Reviewed, elapsed: Duration) {
     let denials = &r.decision.denials;
     tracing::info!(
         webhook = webhook_name(webhook),
-        uid = %r.uid,
-        kind = %r.kind,
-        namespace = %r.namespace,
-        name = %r.name,
+        uid = %Printable(&r.uid),
+        kind = %Printable(&r.kind),
+        namespace = %Printable(&r.namespace),
+        name = %Printable(&r.name),
         operation = r.operation,
         dry_run = r.dry_run,
         verdict,

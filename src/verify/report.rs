@@ -1,11 +1,10 @@
 //! The outcome of `mignet verify`: one verdict per check, with the evidence a support engineer reads.
 
-use std::{
-    borrow::Cow,
-    io::{self, Write},
-};
+use std::io::{self, Write};
 
 use serde::Serialize;
+
+use crate::text::printable;
 
 /// A check's verdict; `Skip` means there was nothing to judge (a prerequisite failed or no migration
 /// happened yet), which is not a failure by itself.
@@ -198,24 +197,6 @@ impl Report {
             None => format!("live migration in {}", self.namespace),
         }
     }
-}
-
-/// Text with control and bidirectional-override characters escaped, so names read from objects cannot
-/// start a line of their own or reorder what a terminal shows.
-fn printable(text: &str) -> Cow<'_, str> {
-    let hostile = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(hostile) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if hostile(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
