@@ -15,16 +15,6 @@ impl<'de> Deserialize<'de> for Root {
     }
 }
 
-/// Parses every value of a JSON text (one value or several concatenated).
-pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Parsed>, InputError> {
-    let mut docs = Vec::new();
-    visit(file, text, &mut |doc| {
-        docs.push(doc);
-        Ok::<_, InputError>(())
-    })?;
-    Ok(docs)
-}
-
 /// Hands on every value of a JSON text as soon as it is parsed.
 pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
     let lines = LineIndex::new(text);

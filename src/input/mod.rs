@@ -132,12 +132,7 @@ pub enum InputError {
 /// Explicit files with other extensions are read with [`Format::Auto`]. Symlinks are
 /// followed; each real directory and file is read once, so symlink cycles end.
 pub fn read_path(path: &Path) -> Result<Vec<Document>, InputError> {
-    let mut docs = Vec::new();
-    visit_path(path, &mut |doc| {
-        docs.push(doc);
-        Ok::<_, InputError>(())
-    })?;
-    Ok(docs)
+    collect(|sink| visit_path(path, sink))
 }
 
 /// What [`visit_path`] hands each document to; an error from it stops the reading.
@@ -191,12 +186,22 @@ fn read_limited(reader: impl Read, path: &Path, limit: usize) -> Result<Vec<u8>,
 /// Parses bytes already read (the server-independent core of [`read_path`]); `source` is the
 /// display name.
 pub fn read_bytes(source: &str, bytes: &[u8], format: Format) -> Result<Vec<Document>, InputError> {
-    let mut docs = Vec::new();
-    visit_bytes(source, bytes, format, &mut |doc| {
-        docs.push(doc);
-        Ok::<_, InputError>(())
+    collect(|sink| visit_bytes(source, bytes, format, sink))
+}
+
+/// What a visitor hands on, collected.
+fn collect<T>(
+    visit: impl FnOnce(&mut (dyn FnMut(T) -> Result<(), InputError> + Send)) -> Result<(), InputError>,
+) -> Result<Vec<T>, InputError>
+where
+    T: Send,
+{
+    let mut items = Vec::new();
+    visit(&mut |item| {
+        items.push(item);
+        Ok(())
     })?;
-    Ok(docs)
+    Ok(items)
 }
 
 /// [`read_bytes`], handing each document to `sink` as it is parsed.
@@ -240,8 +245,8 @@ fn parse<E: From<InputError>>(
         Format::Json => json::visit(file, text, emit),
         // Parsed whole before anything is handed on: a JSON error falls back to YAML.
         Format::Auto if looks_like_json(text) => {
-            let docs =
-                json::parse(file, text).or_else(|json_err| yaml::parse(file, text).map_err(|_| json_err))?;
+            let docs = collect(|emit| json::visit(file, text, emit))
+                .or_else(|json_err| collect(|emit| yaml::visit(file, text, emit)).map_err(|_| json_err))?;
             docs.into_iter().try_for_each(emit)
         }
         Format::Auto => yaml::visit(file, text, emit),

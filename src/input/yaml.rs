@@ -45,16 +45,6 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-/// Parses every non-empty document of a YAML stream.
-pub(super) fn parse(file: &str, text: &str) -> Result<Vec<Parsed>, InputError> {
-    let mut docs = Vec::new();
-    visit(file, text, &mut |doc| {
-        docs.push(doc);
-        Ok::<_, InputError>(())
-    })?;
-    Ok(docs)
-}
-
 /// Hands on every non-empty document of a YAML stream as soon as it is parsed; the first error
 /// ends the stream.
 pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
