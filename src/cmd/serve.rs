@@ -189,7 +189,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
 
     let handle: Handle<SocketAddr> = Handle::new();
     let app = server::router(state.clone());
-    let listener = server::http::limit(axum_server::bind_rustls(args.addr, rustls), &Default::default())
+    let listener = server::http::limit(server::http::bind(args.addr, rustls), &Default::default())
         .handle(handle.clone());
     let https = tokio::spawn(async move { listener.serve(app.into_make_service()).await });
     let Some(bound) = handle.listening().await else {

@@ -4,7 +4,11 @@
 
 use std::time::Duration;
 
-use axum_server::{Address, Server};
+use axum_server::{
+    Address, Server,
+    accept::NoDelayAcceptor,
+    tls_rustls::{RustlsAcceptor, RustlsConfig},
+};
 
 /// How long a connection may take to deliver what the server waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +34,13 @@ impl Default for Limits {
             h2_ping_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// The webhook's TLS listener on `addr`, with Nagle's algorithm off: answers are small and leave in
+/// pieces (handshake flights, TLS records, HTTP/2 frames), and a piece held back until the peer's
+/// delayed ACK costs 40 ms.
+pub fn bind<A: Address>(addr: A, tls: RustlsConfig) -> Server<A, RustlsAcceptor<NoDelayAcceptor>> {
+    axum_server::bind(addr).acceptor(RustlsAcceptor::new(tls).acceptor(NoDelayAcceptor::new()))
 }
 
 /// Applies the limits to a listener before it serves.
