@@ -35,9 +35,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## bench: criterion micro-benchmarks, then load runs against the release server (benches/load.sh)
+## bench: criterion micro-benchmarks, the live view at 100k NADs, then load runs against the release server (benches/load.sh)
 bench:
 	$(CARGO) bench --bench decide
+	$(CARGO) bench --bench live_view
 	bash benches/load.sh
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)

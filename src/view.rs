@@ -106,7 +106,11 @@ pub struct NadEntry {
 /// A stored entry, hashed and compared by its identity, so the set can be searched by
 /// `(namespace, name)` without building a key.
 #[derive(Debug, Clone)]
-struct Stored(NadEntry);
+struct Stored {
+    entry: NadEntry,
+    /// The relist that last saw it (see [`View::sweep_nads`]).
+    mark: u32,
+}
 
 /// What a lookup by identity hashes and compares.
 trait Identity {
@@ -115,7 +119,7 @@ trait Identity {
 
 impl Identity for Stored {
     fn parts(&self) -> (&str, &str) {
-        self.0.key.parts()
+        self.entry.key.parts()
     }
 }
 
@@ -231,18 +235,34 @@ impl View {
 
     /// Adds or replaces a NAD (a watch ADDED or MODIFIED event).
     pub fn upsert_nad(&mut self, entry: NadEntry) {
-        self.remove_nad(entry.key.namespace(), entry.key.name());
+        self.upsert_nad_marked(entry, 0);
+    }
+
+    /// Adds or replaces a NAD and records which relist (`mark`) saw it, so a watcher can later drop
+    /// those a relist did not see without keeping its own list of every name. Returns whether it is new.
+    pub fn upsert_nad_marked(&mut self, entry: NadEntry, mark: u32) -> bool {
+        let new = self.remove_nad(entry.key.namespace(), entry.key.name()).is_none();
         for net in &entry.ranges {
             self.index.insert(*net, entry.key.clone());
         }
-        self.nads.insert(Stored(entry));
+        self.nads.insert(Stored { entry, mark });
+        new
     }
 
     /// Removes a NAD (a watch DELETED event); unknown names are ignored.
     pub fn remove_nad(&mut self, namespace: &str, name: &str) -> Option<NadEntry> {
-        let Stored(old) = self.nads.take(&(namespace, name) as &dyn Identity)?;
+        let old = self.nads.take(&(namespace, name) as &dyn Identity)?.entry;
         self.unindex(&old);
         Some(old)
+    }
+
+    /// Removes every NAD not marked `keep` (those the relist `keep` did not see); returns how many.
+    pub fn sweep_nads(&mut self, keep: u32) -> usize {
+        let gone: Vec<Stored> = self.nads.extract_if(|s| s.mark != keep).collect();
+        for stored in &gone {
+            self.unindex(&stored.entry);
+        }
+        gone.len()
     }
 
     fn unindex(&mut self, old: &NadEntry) {
@@ -253,12 +273,12 @@ impl View {
 
     /// Looks a NAD up by namespace and name.
     pub fn nad(&self, namespace: &str, name: &str) -> Option<&NadEntry> {
-        self.nads.get(&(namespace, name) as &dyn Identity).map(|s| &s.0)
+        self.nads.get(&(namespace, name) as &dyn Identity).map(|s| &s.entry)
     }
 
     /// Every NAD, in no particular order.
     pub fn nads(&self) -> impl Iterator<Item = &NadEntry> {
-        self.nads.iter().map(|s| &s.0)
+        self.nads.iter().map(|s| &s.entry)
     }
 
     /// Number of NADs held.
@@ -391,6 +411,20 @@ mod tests {
         assert_eq!(v.nad_count(), 2);
         assert_eq!(v.nad("a/b", "c").map(|e| e.ranges[0].to_string()).as_deref(), Some("10.1.0.0/24"));
         assert_eq!(owners(&v, "10.0.0.0/8"), ["a/b/c", "a/b/c"]);
+    }
+
+    #[test]
+    fn a_sweep_keeps_only_what_carries_the_mark() {
+        let mut v = View::new();
+        assert!(v.upsert_nad_marked(entry("a", "old", &["10.1.0.0/24"]), 1));
+        assert!(v.upsert_nad_marked(entry("a", "seen", &["10.2.0.0/24"]), 1));
+        assert!(!v.upsert_nad_marked(entry("a", "seen", &["10.2.0.0/24"]), 2), "a replacement is not new");
+        assert!(v.upsert_nad_marked(entry("a", "new", &["10.3.0.0/24"]), 2));
+        assert_eq!(v.sweep_nads(2), 1);
+        assert!(v.nad("a", "old").is_none());
+        assert!(owners(&v, "10.1.0.0/16").is_empty());
+        assert_eq!(owners(&v, "10.0.0.0/8"), ["a/new", "a/seen"]);
+        assert_eq!(v.sweep_nads(2), 0);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Each watcher keeps a [`Tracker`] of the view entries it put there. A relist (the watcher's `Init`,
 //! `InitApply`…, `InitDone`) updates entries as they arrive, so the view is never emptied while a relist
 //! runs, and at `InitDone` removes the entries the relist did not see again (objects deleted while the
-//! watch was down).
+//! watch was down). NADs, the only kind that comes by the hundred thousand, are not listed in the
+//! tracker: the view marks each with the relist that last saw it.
 
 use std::collections::BTreeSet;
 
@@ -78,8 +79,13 @@ impl Item {
 /// The entries one watcher put into the view, and those seen again by the relist in progress.
 #[derive(Debug, Default)]
 pub struct Tracker {
+    /// Entries other than NADs.
     known: BTreeSet<Key>,
     relist: Option<BTreeSet<Key>>,
+    /// NADs held; the view marks them with `generation`.
+    nads: usize,
+    /// The current relist; NADs marked otherwise at its end were not seen again.
+    generation: u32,
 }
 
 /// What an event did, for readiness and staleness bookkeeping.
@@ -98,22 +104,64 @@ pub enum Applied {
 impl Tracker {
     /// How many view entries this watcher holds.
     pub fn len(&self) -> usize {
-        self.known.len()
+        self.known.len() + self.nads
     }
 
     /// Whether this watcher holds no entries.
     pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
+        self.len() == 0
     }
 
     /// Removes every entry this watcher put in the view (its resource went away from the cluster).
     pub fn clear(&mut self, view: &mut View) -> usize {
-        let removed = self.known.len();
+        let mut removed = self.known.len();
         for key in std::mem::take(&mut self.known) {
             remove(view, &key);
         }
+        if self.nads > 0 {
+            // no NAD carries a mark past the current relist
+            removed += view.sweep_nads(self.generation.wrapping_add(1));
+            self.nads = 0;
+        }
         self.relist = None;
         removed
+    }
+
+    /// Adds or replaces an entry, counting it as this watcher's.
+    fn upsert(&mut self, view: &mut View, item: Item) {
+        match item {
+            Item::Nad(entry) => {
+                if view.upsert_nad_marked(entry, self.generation) {
+                    self.nads += 1;
+                }
+            }
+            other => {
+                let key = other.key();
+                if let Some(seen) = self.relist.as_mut() {
+                    seen.insert(key.clone());
+                }
+                self.known.insert(key);
+                upsert(view, other);
+            }
+        }
+    }
+
+    /// Removes an entry, if it is there.
+    fn remove(&mut self, view: &mut View, key: &Key) {
+        match key {
+            Key::Nad(name) => {
+                if view.remove_nad(name.namespace(), name.name()).is_some() {
+                    self.nads = self.nads.saturating_sub(1);
+                }
+            }
+            _ => {
+                remove(view, key);
+                self.known.remove(key);
+                if let Some(seen) = self.relist.as_mut() {
+                    seen.remove(key);
+                }
+            }
+        }
     }
 }
 
@@ -121,28 +169,21 @@ impl Tracker {
 pub fn apply(view: &mut View, tracker: &mut Tracker, event: Event<Item>) -> Applied {
     match event {
         Event::Apply(item) => {
-            tracker.known.insert(item.key());
-            upsert(view, item);
+            tracker.upsert(view, item);
             Applied::Changed
         }
         Event::Delete(item) => {
-            let key = item.key();
-            remove(view, &key);
-            tracker.known.remove(&key);
-            if let Some(seen) = tracker.relist.as_mut() {
-                seen.remove(&key);
-            }
+            tracker.remove(view, &item.key());
             Applied::Changed
         }
         Event::Init => {
             tracker.relist = Some(BTreeSet::new());
+            tracker.generation = tracker.generation.wrapping_add(1);
             Applied::ListStarted
         }
         Event::InitApply(item) => {
-            let key = item.key();
-            tracker.known.insert(key.clone());
-            tracker.relist.get_or_insert_default().insert(key);
-            upsert(view, item);
+            tracker.relist.get_or_insert_default();
+            tracker.upsert(view, item);
             Applied::Listed
         }
         Event::InitDone => {
@@ -152,7 +193,9 @@ pub fn apply(view: &mut View, tracker: &mut Tracker, event: Event<Item>) -> Appl
                 remove(view, key);
             }
             tracker.known = seen;
-            Applied::ListDone { removed: gone.len() }
+            let nads = view.sweep_nads(tracker.generation);
+            tracker.nads = tracker.nads.saturating_sub(nads);
+            Applied::ListDone { removed: gone.len() + nads }
         }
     }
 }
@@ -380,5 +423,31 @@ mod tests {
         assert_eq!(view.hcs().count(), 0);
         assert_eq!(view.nad_count(), 1, "another watcher's entries stay");
         assert!(t.is_empty());
+        assert_eq!(other.clear(&mut view), 1);
+        assert_eq!(view.nad_count(), 0);
+        assert!(view.overlapping(&"10.0.0.0/8".parse().unwrap()).is_empty(), "the index forgets them too");
+    }
+
+    #[test]
+    fn nads_are_counted_through_adds_modifies_deletes_and_relists() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        list(&mut view, &mut t, (0..5).map(|i| nad("a", &format!("n{i}"), "10.1.0.0/24")).collect());
+        assert_eq!(t.len(), 5);
+        apply(&mut view, &mut t, Event::Apply(nad("a", "n0", "10.2.0.0/24")));
+        apply(&mut view, &mut t, Event::Apply(nad("a", "n9", "10.2.0.0/24")));
+        apply(&mut view, &mut t, Event::Delete(nad("a", "n1", "10.1.0.0/24")));
+        apply(&mut view, &mut t, Event::Delete(nad("a", "gone", "10.1.0.0/24")));
+        assert_eq!((t.len(), view.nad_count()), (5, 5));
+        // a relist that sees n0 and n9 only, with an add while it runs
+        apply(&mut view, &mut t, Event::Init);
+        apply(&mut view, &mut t, Event::InitApply(nad("a", "n0", "10.2.0.0/24")));
+        apply(&mut view, &mut t, Event::Apply(nad("a", "late", "10.3.0.0/24")));
+        apply(&mut view, &mut t, Event::InitApply(nad("a", "n9", "10.2.0.0/24")));
+        assert_eq!(apply(&mut view, &mut t, Event::InitDone), Applied::ListDone { removed: 3 });
+        assert_eq!((t.len(), view.nad_count()), (3, 3));
+        let mut names: Vec<String> = view.nads().map(|e| e.key.to_string()).collect();
+        names.sort();
+        assert_eq!(names, ["a/late", "a/n0", "a/n9"]);
+        assert_eq!(view.overlapping(&"10.1.0.0/24".parse().unwrap()).len(), 0, "swept NADs leave the index");
     }
 }

@@ -880,12 +880,10 @@ async fn stream_events(
 
 #[cfg(test)]
 mod tests {
-    use super::version_priority;
-
     #[test]
     fn versions_sort_like_kubernetes() {
         let mut v = vec!["v1beta1", "v1alpha1", "v1", "v2beta1", "v2"];
-        v.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        v.sort_by_key(|v| std::cmp::Reverse(super::version_priority(v)));
         assert_eq!(v, vec!["v2", "v1", "v2beta1", "v1beta1", "v1alpha1"]);
     }
 }

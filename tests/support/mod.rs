@@ -137,6 +137,11 @@ impl Serve {
             .unwrap()
     }
 
+    /// The server's process id, for reading its memory.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// GET `path`: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
         let resp = self.client().get(self.url(path)).send().await.unwrap();
