@@ -193,7 +193,8 @@ pub fn apply(view: &mut View, tracker: &mut Tracker, event: Event<Item>) -> Appl
                 remove(view, key);
             }
             tracker.known = seen;
-            let nads = view.sweep_nads(tracker.generation);
+            // only the watcher that put NADs in the view sweeps them
+            let nads = if tracker.nads > 0 { view.sweep_nads(tracker.generation) } else { 0 };
             tracker.nads = tracker.nads.saturating_sub(nads);
             Applied::ListDone { removed: gone.len() + nads }
         }
@@ -426,6 +427,18 @@ mod tests {
         assert_eq!(other.clear(&mut view), 1);
         assert_eq!(view.nad_count(), 0);
         assert!(view.overlapping(&"10.0.0.0/8".parse().unwrap()).is_empty(), "the index forgets them too");
+    }
+
+    #[test]
+    fn another_watchers_relist_leaves_the_nads_alone() {
+        let (mut view, mut nads, mut nodes) = (View::new(), Tracker::default(), Tracker::default());
+        list(&mut view, &mut nads, vec![nad("a", "x", "10.1.0.0/24")]);
+        list(&mut view, &mut nodes, vec![node("w1", true)]);
+        assert_eq!(list(&mut view, &mut nodes, vec![node("w1", true)]), Applied::ListDone { removed: 0 });
+        assert_eq!(view.nad_count(), 1);
+        // the NAD watcher's own relist of nothing removes its NAD
+        assert_eq!(list(&mut view, &mut nads, vec![]), Applied::ListDone { removed: 1 });
+        assert_eq!((view.nad_count(), nads.len()), (0, 0));
     }
 
     #[test]

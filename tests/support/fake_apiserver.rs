@@ -851,6 +851,12 @@ async fn stream_events(
                 .map(|e| (e.rv, line(e.kind, &shape(&e.object, meta_only))))
                 .collect()
         };
+        // the front proxy cuts connections on its own time; nothing written during an outage may
+        // slip through before it does
+        if *shared.down.borrow() {
+            let _ = tx.send(Err(std::io::Error::other("fake API server: down"))).await;
+            return;
+        }
         for (rv, chunk) in pending {
             if tx.send(Ok(chunk)).await.is_err() {
                 return;

@@ -65,6 +65,13 @@ impl Drop for Serve {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // a failing test shows what the server said
+            self.seen.extend(self.logs.try_iter());
+            for line in &self.seen {
+                eprintln!("mignet serve: {line}");
+            }
+        }
     }
 }
 
