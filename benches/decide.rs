@@ -60,6 +60,32 @@ fn decide_nad(c: &mut Criterion) {
     group.finish();
 }
 
+/// A tenant NAD on a range 1k / 10k other tenants share (templates copied into every namespace),
+/// with the migration NAD elsewhere: it must be checked against the migration NADs only.
+fn decide_shared_range(c: &mut Criterion) {
+    let policy = Policy::default();
+    let tenant = nad("vms", "vm-net", "10.200.0.0/24");
+    let mut group = c.benchmark_group("decide_tenant_nad_sharing_its_range");
+    for n in [1_000usize, 10_000] {
+        let mut view = view_with(&policy, 0);
+        feed::add(&policy, &mut view, &nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"));
+        for i in 0..n {
+            feed::add(&policy, &mut view, &nad(&format!("tenant-{i}"), "vm-net", "10.200.0.0/24"));
+        }
+        let adm = Admission {
+            operation: Operation::Create,
+            kind: Kind::Nad,
+            object: Some(&tenant),
+            old_object: None,
+        };
+        assert!(policy.decide(&adm, &view, &Options::default()).allowed());
+        group.bench_with_input(BenchmarkId::from_parameter(n), &view, |b, view| {
+            b.iter(|| policy.decide(black_box(&adm), view, &Options::default()))
+        });
+    }
+    group.finish();
+}
+
 fn decide_hc(c: &mut Criterion) {
     let policy = Policy::default();
     let mut view = view_with(&policy, 1_000);
@@ -159,5 +185,5 @@ fn review_bytes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_nad, decide_hc, review_bytes);
+criterion_group!(benches, decide_nad, decide_shared_range, decide_hc, review_bytes);
 criterion_main!(benches);

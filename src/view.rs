@@ -49,6 +49,14 @@ impl NadName {
     }
 }
 
+impl NadEntry {
+    /// Marked as a migration NAD by its label, or by its name where it has no label: the NADs every
+    /// other NAD must stay off (a HyperConverged can name others too).
+    pub fn flagged(&self) -> bool {
+        self.migration_label.unwrap_or(self.migration_name)
+    }
+}
+
 impl PartialEq for NadName {
     fn eq(&self, other: &Self) -> bool {
         self.parts() == other.parts()
@@ -99,6 +107,8 @@ pub struct NadEntry {
     pub ranges: Ranges,
     /// The policy's migration label: `Some(true)` marks it, `Some(false)` opts it out.
     pub migration_label: Option<bool>,
+    /// Whether the name matches the policy's migration name globs.
+    pub migration_name: bool,
     /// The raw `spec.config`, kept only where a HyperConverged may need the NAD re-judged.
     pub config: Option<Arc<str>>,
 }
@@ -221,6 +231,9 @@ pub struct Discovered {
 pub struct View {
     nads: HashSet<Stored>,
     index: RangeIndex<NadName>,
+    /// The ranges of [flagged](NadEntry::flagged) NADs only: a few, where the index may hold
+    /// thousands of tenant NADs sharing one range.
+    flagged: RangeIndex<NadName>,
     hcs: BTreeMap<(String, String), HcEntry>,
     /// Node name → whether it matches the virt-handler node selector.
     nodes: BTreeMap<String, bool>,
@@ -244,6 +257,9 @@ impl View {
         let new = self.remove_nad(entry.key.namespace(), entry.key.name()).is_none();
         for net in &entry.ranges {
             self.index.insert(*net, entry.key.clone());
+            if entry.flagged() {
+                self.flagged.insert(*net, entry.key.clone());
+            }
         }
         self.nads.insert(Stored { entry, mark });
         new
@@ -268,6 +284,9 @@ impl View {
     fn unindex(&mut self, old: &NadEntry) {
         for net in &old.ranges {
             self.index.remove(*net, &old.key);
+            if old.flagged() {
+                self.flagged.remove(*net, &old.key);
+            }
         }
     }
 
@@ -288,9 +307,17 @@ impl View {
 
     /// NADs claiming a network that overlaps `net`, with the network each claims.
     pub fn overlapping(&self, net: &IpNet) -> Vec<(IpNet, &NadEntry)> {
-        self.index
-            .overlapping(net)
-            .into_iter()
+        self.entries(self.index.overlapping(net))
+    }
+
+    /// [Flagged](NadEntry::flagged) NADs claiming a network that overlaps `net`: what a tenant NAD is
+    /// checked against, without visiting every NAD that shares its range.
+    pub fn flagged_overlapping(&self, net: &IpNet) -> Vec<(IpNet, &NadEntry)> {
+        self.entries(self.flagged.overlapping(net))
+    }
+
+    fn entries<'a>(&'a self, hits: Vec<(IpNet, &NadName)>) -> Vec<(IpNet, &'a NadEntry)> {
+        hits.into_iter()
             .filter_map(|(claimed, key)| self.nad(key.namespace(), key.name()).map(|e| (claimed, e)))
             .collect()
     }
@@ -361,6 +388,7 @@ mod tests {
             key: NadName::new(ns, name),
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             migration_label: None,
+            migration_name: false,
             config: None,
         }
     }
@@ -411,6 +439,27 @@ mod tests {
         assert_eq!(v.nad_count(), 2);
         assert_eq!(v.nad("a/b", "c").map(|e| e.ranges[0].to_string()).as_deref(), Some("10.1.0.0/24"));
         assert_eq!(owners(&v, "10.0.0.0/8"), ["a/b/c", "a/b/c"]);
+    }
+
+    #[test]
+    fn flagged_nads_have_an_index_of_their_own() {
+        let mut v = View::new();
+        let flagged = |label: Option<bool>, named: bool| NadEntry {
+            migration_label: label,
+            migration_name: named,
+            ..entry("cnv", "m", &["192.168.99.0/24"])
+        };
+        let found = |v: &View| v.flagged_overlapping(&"192.168.0.0/16".parse().unwrap()).len();
+        for (label, named, expect) in
+            [(None, true, 1), (Some(true), false, 1), (Some(false), true, 0), (None, false, 0)]
+        {
+            v.upsert_nad(flagged(label, named));
+            assert_eq!(found(&v), expect, "label {label:?}, named {named}");
+            assert_eq!(v.overlapping(&"192.168.0.0/16".parse().unwrap()).len(), 1);
+        }
+        v.upsert_nad(flagged(Some(true), false));
+        v.remove_nad("cnv", "m");
+        assert_eq!(found(&v), 0);
     }
 
     #[test]

@@ -312,7 +312,9 @@ async fn sleep_or_never(after: Option<Duration>) {
 fn reads_policy(watch: Watch, old: &Policy, new: &Policy) -> bool {
     match watch {
         Watch::Nads => {
-            old.label_key() != new.label_key() || old.migration_namespace() != new.migration_namespace()
+            old.label_key() != new.label_key()
+                || old.migration_namespace() != new.migration_namespace()
+                || old.file().name_globs != new.file().name_globs
         }
         Watch::Nodes => old.file().virt_handler_node_selector != new.file().virt_handler_node_selector,
         Watch::OperatorNetwork => {
@@ -461,9 +463,12 @@ mod tests {
         let ns = policy("migrationNamespace: kubevirt-hyperconverged\n");
         let nodes = policy("virtHandlerNodeSelector: {node-role.kubernetes.io/worker: \"\"}\n");
         let ovn = policy("reservedRanges:\n  ovnJoin: [100.65.0.0/16]\n");
+        let globs = policy("nameGlobs: [\"lm-*\"]\n");
         let unrelated = policy("allowedPluginTypes: [macvlan, bridge]\n");
         assert!(reads_policy(Watch::Nads, &base, &label));
         assert!(reads_policy(Watch::Nads, &base, &ns));
+        assert!(reads_policy(Watch::Nads, &base, &globs), "the view flags NADs by name");
+        assert!(!reads_policy(Watch::Nodes, &base, &globs));
         assert!(!reads_policy(Watch::Nads, &base, &nodes));
         assert!(reads_policy(Watch::Nodes, &base, &nodes));
         assert!(!reads_policy(Watch::Nodes, &base, &label));

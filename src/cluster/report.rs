@@ -298,6 +298,7 @@ mod tests {
             key: NadName::new(ns, name),
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             migration_label: None,
+            migration_name: false,
             config: config.map(Arc::from),
         }
     }

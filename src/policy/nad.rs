@@ -92,6 +92,7 @@ pub(super) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
         key: NadName::new(object::namespace(obj), object::name(obj)),
         ranges: config.map(cni::claimed_ranges).unwrap_or_default().into(),
         migration_label: label(policy, obj),
+        migration_name: policy.globs.is_match(object::name(obj)),
         config: if keep_config { config.map(Arc::from) } else { None },
     }
 }
@@ -164,9 +165,7 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
         return;
     }
     for claim in cni::claimed_ranges_at(config) {
-        let hits: Vec<(IpNet, &NadEntry)> = ctx
-            .view
-            .overlapping(&claim.net)
+        let hits: Vec<(IpNet, &NadEntry)> = migration_overlapping(ctx, &claim.net)
             .into_iter()
             .filter(|(_, e)| !nad.is(&e.key) && is_migration(ctx, &Nad::from_entry(e)))
             .collect();
@@ -184,6 +183,25 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
             );
         }
     }
+}
+
+/// The stored NADs that may be migration NADs and claim a network overlapping `net`: those flagged by
+/// label or name, and those a HyperConverged names. Tenant NADs often share one range by the thousand;
+/// this never visits them.
+fn migration_overlapping<'v>(ctx: &Ctx<'v>, net: &IpNet) -> Vec<(IpNet, &'v NadEntry)> {
+    let mut hits = ctx.view.flagged_overlapping(net);
+    for hc in ctx.view.hcs() {
+        let Some(entry) = hc.network.as_deref().and_then(|n| ctx.view.nad(&hc.namespace, n)) else {
+            continue;
+        };
+        if entry.flagged() {
+            continue; // already found through the index
+        }
+        hits.extend(entry.ranges.iter().filter(|r| ranges::overlaps(r, net)).map(|r| (*r, entry)));
+    }
+    hits.sort_by(|a, b| (a.0, &a.1.key).cmp(&(b.0, &b.1.key)));
+    hits.dedup_by(|a, b| a.0 == b.0 && a.1.key == b.1.key);
+    hits
 }
 
 /// Every migration NAD rule; also used to re-judge the NAD a HyperConverged names.

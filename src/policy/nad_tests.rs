@@ -461,6 +461,48 @@ fn other_nads_stay_off_the_migration_subnet() {
 }
 
 #[test]
+fn tenants_stay_off_migration_nads_found_by_label_reference_and_name_only() {
+    let on = |range: &str| set(&reference_config(), "/ipam/range", json!(range));
+    let labelled = with_label(nad_in(NS, "storage-net", &on("192.168.50.0/24")), "true");
+    let referenced = nad_in(NS, "fast-lane", &on("192.168.60.0/24"));
+    let hc = hc(HcVersion::V1Beta1, json!({"network": "fast-lane"}));
+    let opted_out = with_label(nad_in(NS, "migration-old", &on("192.168.70.0/24")), "false");
+    let named = nad_in(NS, "migration-bridge", &on("192.168.99.0/24"));
+    // a thousand tenants share 192.168.80.0/24 with nothing to do with migration
+    let crowd: Vec<_> = (0..1000)
+        .map(|i| {
+            nad_in(
+                &format!("t{i}"),
+                "shared",
+                &json!({"type":"bridge","ipam":{"type":"whereabouts","range":"192.168.80.0/24"}}),
+            )
+        })
+        .collect();
+    let mut state = vec![&labelled, &referenced, &hc, &opted_out, &named];
+    state.extend(crowd.iter());
+    let v = view(&state);
+    let tenant = |range: &str| {
+        nad_in("vms", "vm-net", &json!({"type":"bridge","ipam":{"type":"whereabouts","range": range}}))
+    };
+    let verdict = |range: &str| judge_with(&Policy::default(), Operation::Create, &tenant(range), None, &v);
+    for (range, owner) in [
+        ("192.168.50.128/25", "openshift-cnv/storage-net"),
+        ("192.168.60.0/26", "openshift-cnv/fast-lane"),
+        ("192.168.99.0/24", "openshift-cnv/migration-bridge"),
+        (
+            "192.168.0.0/16",
+            "openshift-cnv/fast-lane (192.168.60.0/24), openshift-cnv/migration-bridge (192.168.99.0/24), \
+             openshift-cnv/storage-net (192.168.50.0/24): ",
+        ),
+    ] {
+        let m = only_denial(&verdict(range), Rule::NadOverlapMigration, "spec.config.ipam.range");
+        assert!(m.contains(owner) && !m.contains("migration-old") && !m.contains("shared"), "{range}: {m}");
+    }
+    assert!(verdict("192.168.70.0/24").allowed(), "opted out by its label");
+    assert!(verdict("192.168.80.0/24").allowed(), "tenants may share a range");
+}
+
+#[test]
 fn deleting_the_nad_in_use_is_denied() {
     let n = nad(&reference_config());
     let hc = hc(HcVersion::V1Beta1, reference_hc_lm());
