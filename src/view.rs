@@ -49,14 +49,6 @@ impl NadName {
     }
 }
 
-impl NadEntry {
-    /// Marked as a migration NAD by its label, or by its name where it has no label: the NADs every
-    /// other NAD must stay off (a HyperConverged can name others too).
-    pub fn flagged(&self) -> bool {
-        self.migration_label.unwrap_or(self.migration_name)
-    }
-}
-
 impl PartialEq for NadName {
     fn eq(&self, other: &Self) -> bool {
         self.parts() == other.parts()
@@ -111,6 +103,14 @@ pub struct NadEntry {
     pub migration_name: bool,
     /// The raw `spec.config`, kept only where a HyperConverged may need the NAD re-judged.
     pub config: Option<Arc<str>>,
+}
+
+impl NadEntry {
+    /// Marked as a migration NAD by its label, or by its name where it has no label: the NADs every
+    /// other NAD must stay off (a HyperConverged can name others too).
+    pub fn flagged(&self) -> bool {
+        self.migration_label.unwrap_or(self.migration_name)
+    }
 }
 
 /// A stored entry, hashed and compared by its identity, so the set can be searched by
