@@ -99,18 +99,11 @@ pub struct NadEntry {
     pub ranges: Ranges,
     /// The policy's migration label: `Some(true)` marks it, `Some(false)` opts it out.
     pub migration_label: Option<bool>,
-    /// Whether the name matches the policy's migration name globs.
-    pub migration_name: bool,
+    /// Marked a migration NAD by its label, or by its name where it has no label (the policy's
+    /// reading): indexed apart, as the few NADs every other NAD must stay off.
+    pub flagged: bool,
     /// The raw `spec.config`, kept only where a HyperConverged may need the NAD re-judged.
     pub config: Option<Arc<str>>,
-}
-
-impl NadEntry {
-    /// Marked as a migration NAD by its label, or by its name where it has no label: the NADs every
-    /// other NAD must stay off (a HyperConverged can name others too).
-    pub fn flagged(&self) -> bool {
-        self.migration_label.unwrap_or(self.migration_name)
-    }
 }
 
 /// A stored entry, hashed and compared by its identity, so the set can be searched by
@@ -257,7 +250,7 @@ impl View {
         let new = self.remove_nad(entry.key.namespace(), entry.key.name()).is_none();
         for net in &entry.ranges {
             self.index.insert(*net, entry.key.clone());
-            if entry.flagged() {
+            if entry.flagged {
                 self.flagged.insert(*net, entry.key.clone());
             }
         }
@@ -284,7 +277,7 @@ impl View {
     fn unindex(&mut self, old: &NadEntry) {
         for net in &old.ranges {
             self.index.remove(*net, &old.key);
-            if old.flagged() {
+            if old.flagged {
                 self.flagged.remove(*net, &old.key);
             }
         }
@@ -388,7 +381,7 @@ mod tests {
             key: NadName::new(ns, name),
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             migration_label: None,
-            migration_name: false,
+            flagged: false,
             config: None,
         }
     }
@@ -444,20 +437,14 @@ mod tests {
     #[test]
     fn flagged_nads_have_an_index_of_their_own() {
         let mut v = View::new();
-        let flagged = |label: Option<bool>, named: bool| NadEntry {
-            migration_label: label,
-            migration_name: named,
-            ..entry("cnv", "m", &["192.168.99.0/24"])
-        };
+        let flagged = |flagged: bool| NadEntry { flagged, ..entry("cnv", "m", &["192.168.99.0/24"]) };
         let found = |v: &View| v.flagged_overlapping(&"192.168.0.0/16".parse().unwrap()).len();
-        for (label, named, expect) in
-            [(None, true, 1), (Some(true), false, 1), (Some(false), true, 0), (None, false, 0)]
-        {
-            v.upsert_nad(flagged(label, named));
-            assert_eq!(found(&v), expect, "label {label:?}, named {named}");
+        for (is, expect) in [(true, 1), (false, 0), (true, 1), (false, 0)] {
+            v.upsert_nad(flagged(is));
+            assert_eq!(found(&v), expect, "flagged {is}");
             assert_eq!(v.overlapping(&"192.168.0.0/16".parse().unwrap()).len(), 1);
         }
-        v.upsert_nad(flagged(Some(true), false));
+        v.upsert_nad(flagged(true));
         v.remove_nad("cnv", "m");
         assert_eq!(found(&v), 0);
     }

@@ -245,7 +245,7 @@ mod tests {
             key: NadName::new(ns, name),
             ranges: [range.parse().unwrap()].into_iter().collect(),
             migration_label: None,
-            migration_name: false,
+            flagged: false,
             config: None,
         })
     }

@@ -298,7 +298,7 @@ mod tests {
             key: NadName::new(ns, name),
             ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
             migration_label: None,
-            migration_name: false,
+            flagged: false,
             config: config.map(Arc::from),
         }
     }
@@ -453,15 +453,7 @@ mod tests {
                 objects: 3,
                 error: None,
             },
-            ResourceReport {
-                resource: "hyperconvergeds",
-                present: false,
-                watching: None,
-                synced: false,
-                staleness_seconds: None,
-                objects: 0,
-                error: None,
-            },
+            ResourceReport::absent("hyperconvergeds"),
         ];
         let text = Report::build(&Policy::default(), &sample(), resources).to_text();
         let lines: Vec<&str> = text.lines().collect();

@@ -53,6 +53,21 @@ pub struct ResourceReport {
     pub error: Option<String>,
 }
 
+impl ResourceReport {
+    /// A resource the cluster does not serve.
+    pub fn absent(resource: &'static str) -> Self {
+        ResourceReport {
+            resource,
+            present: false,
+            watching: None,
+            synced: false,
+            staleness_seconds: None,
+            objects: 0,
+            error: None,
+        }
+    }
+}
+
 impl Status {
     /// A status with nothing discovered yet (not ready).
     pub fn new() -> Self {
@@ -137,15 +152,7 @@ impl Status {
         Resource::ALL
             .iter()
             .map(|r| match inner.resources.get(r) {
-                None => ResourceReport {
-                    resource: r.name(),
-                    present: false,
-                    watching: None,
-                    synced: false,
-                    staleness_seconds: None,
-                    objects: 0,
-                    error: None,
-                },
+                None => ResourceReport::absent(r.name()),
                 Some(s) => ResourceReport {
                     resource: r.name(),
                     present: true,

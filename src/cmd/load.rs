@@ -12,10 +12,18 @@ use mignet::{
 
 /// The policy from `--policy`, or the defaults.
 pub fn policy(path: Option<&Path>) -> Result<Policy> {
-    let Some(path) = path else { return Ok(Policy::default()) };
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read policy {}", path.display()))?;
-    Policy::from_yaml(&text).with_context(|| format!("policy {}", path.display()))
+    policy_and_bytes(path).map(|(policy, _)| policy)
+}
+
+/// The policy and the bytes it was compiled from (empty for the defaults), so a reloader can tell a
+/// changed file without reading it twice at start.
+pub fn policy_and_bytes(path: Option<&Path>) -> Result<(Policy, Vec<u8>)> {
+    let Some(path) = path else { return Ok((Policy::default(), Vec::new())) };
+    let read = || format!("cannot read policy {}", path.display());
+    let bytes = std::fs::read(path).with_context(read)?;
+    let text = std::str::from_utf8(&bytes).with_context(read)?;
+    let policy = Policy::from_yaml(text).with_context(|| format!("policy {}", path.display()))?;
+    Ok((policy, bytes))
 }
 
 /// An object read from a file, with where it starts.

@@ -122,11 +122,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         }
         ClusterMode::Off => None,
     };
-    let policy_bytes = match &args.policy {
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read policy {}", p.display()))?,
-        None => Vec::new(),
-    };
-    let policy = load::policy(args.policy.as_deref())?;
+    let (policy, policy_bytes) = load::policy_and_bytes(args.policy.as_deref())?;
     let view = load::view_from(&policy, &args.cluster_state)?;
     let metrics = Arc::new(Metrics::new());
     metrics.set_view_objects("nad", view.nad_count() as i64);

@@ -88,11 +88,12 @@ fn label(policy: &Policy, obj: &DynamicObject) -> Option<bool> {
 pub(super) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
     let config = config(obj);
     let keep_config = object::namespace(obj) == policy.migration_namespace();
+    let migration_label = label(policy, obj);
     NadEntry {
         key: NadName::new(object::namespace(obj), object::name(obj)),
         ranges: config.map(cni::claimed_ranges).unwrap_or_default().into(),
-        migration_label: label(policy, obj),
-        migration_name: policy.globs.is_match(object::name(obj)),
+        migration_label,
+        flagged: flagged(policy, migration_label, object::name(obj)),
         config: if keep_config { config.map(Arc::from) } else { None },
     }
 }
@@ -100,13 +101,14 @@ pub(super) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
 /// Migration NADs: labelled, named by a HyperConverged, or matching a name glob; the label set to
 /// "false" opts out of the last two.
 fn is_migration(ctx: &Ctx<'_>, nad: &Nad<'_>) -> bool {
-    match nad.label {
-        Some(marked) => marked,
-        None => {
-            ctx.view.hcs_using(nad.namespace, nad.name).next().is_some()
-                || ctx.policy.globs.is_match(nad.name)
-        }
-    }
+    flagged(ctx.policy, nad.label, nad.name)
+        || (nad.label.is_none() && ctx.view.hcs_using(nad.namespace, nad.name).next().is_some())
+}
+
+/// Marked a migration NAD by its label, or by its name where it has no label: what a NAD says of
+/// itself, without the HyperConverged that may name it.
+fn flagged(policy: &Policy, label: Option<bool>, name: &str) -> bool {
+    label.unwrap_or_else(|| policy.globs.is_match(name))
 }
 
 pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) {
@@ -194,7 +196,7 @@ fn migration_overlapping<'v>(ctx: &Ctx<'v>, net: &IpNet) -> Vec<(IpNet, &'v NadE
         let Some(entry) = hc.network.as_deref().and_then(|n| ctx.view.nad(&hc.namespace, n)) else {
             continue;
         };
-        if entry.flagged() {
+        if entry.flagged {
             continue; // already found through the index
         }
         hits.extend(entry.ranges.iter().filter(|r| ranges::overlaps(r, net)).map(|r| (*r, entry)));

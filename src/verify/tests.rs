@@ -52,11 +52,15 @@ fn handler(name: &str, node: &str, network_status: Option<String>, ready: bool) 
 }
 
 fn attached(i: usize) -> Value {
-    let ip = format!("192.168.99.{}", 10 + i);
+    attached_at(i, &format!("192.168.99.{}", 10 + i))
+}
+
+/// A ready virt-handler on worker-`i` with `ip` on the migration network.
+fn attached_at(i: usize, ip: &str) -> Value {
     handler(
         &format!("virt-handler-{i}"),
         &format!("worker-{i}"),
-        Some(status("migration0", "openshift-cnv/migration-bridge", &ip)),
+        Some(status("migration0", "openshift-cnv/migration-bridge", ip)),
         true,
     )
 }
@@ -332,12 +336,7 @@ fn each_way_a_virt_handler_can_be_detached_is_explained() {
             Some(status("migration0", "openshift-cnv/old-net", "192.168.99.12")),
             true,
         ),
-        handler(
-            "virt-handler-3",
-            "worker-3",
-            Some(status("migration0", "openshift-cnv/migration-bridge", "10.1.2.3")),
-            true,
-        ),
+        attached_at(3, "10.1.2.3"),
         handler("virt-handler-4", "worker-4", Some("[{\"name\": ".into()), true),
         handler(
             "virt-handler-5",
@@ -406,18 +405,8 @@ fn no_virt_handler_pods_fails() {
 fn a_range_smaller_than_the_nodes_fails_headroom() {
     let small = GOOD_CONFIG.replace("192.168.99.0/24", "192.168.99.8/30");
     let pods = vec![
-        handler(
-            "virt-handler-0",
-            "worker-0",
-            Some(status("migration0", "openshift-cnv/migration-bridge", "192.168.99.9")),
-            true,
-        ),
-        handler(
-            "virt-handler-1",
-            "worker-1",
-            Some(status("migration0", "openshift-cnv/migration-bridge", "192.168.99.10")),
-            true,
-        ),
+        attached_at(0, "192.168.99.9"),
+        attached_at(1, "192.168.99.10"),
         handler("virt-handler-2", "worker-2", None, false),
     ];
     let values = replace(healthy(), |v| is_kind("NetworkAttachmentDefinition")(v) || is_kind("Pod")(v), pods);
@@ -433,20 +422,7 @@ fn a_range_smaller_than_the_nodes_fails_headroom() {
 
 #[test]
 fn duplicate_addresses_fail_headroom() {
-    let pods = vec![
-        handler(
-            "virt-handler-0",
-            "worker-0",
-            Some(status("migration0", "openshift-cnv/migration-bridge", "192.168.99.10")),
-            true,
-        ),
-        handler(
-            "virt-handler-1",
-            "worker-1",
-            Some(status("migration0", "openshift-cnv/migration-bridge", "192.168.99.10")),
-            true,
-        ),
-    ];
+    let pods = vec![attached_at(0, "192.168.99.10"), attached_at(1, "192.168.99.10")];
     let r = run(replace(healthy(), is_kind("Pod"), pods));
     let c = check(&r, CheckId::AddressHeadroom);
     assert_eq!(c.status, Status::Fail);

@@ -230,26 +230,5 @@ pub fn install_config(machine: &str) -> Value {
 
 /// An AdmissionReview in the shape kube-apiserver sends (`object` null on DELETE, `old` null on CREATE).
 pub fn review(uid: &str, operation: &str, object: &Value, old: &Value) -> Value {
-    let typed = if object.is_null() { old } else { object };
-    let api = typed["apiVersion"].as_str().unwrap();
-    let (group, version) = api.rsplit_once('/').unwrap_or(("", api));
-    let kind = typed["kind"].as_str().unwrap();
-    let resource = match kind {
-        "NetworkAttachmentDefinition" => "network-attachment-definitions",
-        "HyperConverged" => "hyperconvergeds",
-        other => other,
-    };
-    let gvk = json!({"group": group, "version": version, "kind": kind});
-    let gvr = json!({"group": group, "version": version, "resource": resource});
-    json!({
-        "kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1",
-        "request": {
-            "uid": uid, "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
-            "name": typed["metadata"]["name"], "namespace": typed["metadata"]["namespace"],
-            "operation": operation,
-            "userInfo": {"username": "admin", "groups": ["system:masters", "system:authenticated"]},
-            "object": object, "oldObject": old, "dryRun": false,
-            "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"}
-        }
-    })
+    common::server::review(uid, operation, object, old, false)
 }
