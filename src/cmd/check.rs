@@ -51,6 +51,8 @@ pub enum Output {
     Json,
     /// GitHub Actions workflow commands (annotations on the changed files).
     Github,
+    /// One self-contained HTML page: the files' address map, then every finding.
+    Html,
 }
 
 /// One judged object.
@@ -95,6 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Output::Text => text(&mut out, &judged)?,
         Output::Json => serde_json::to_writer_pretty(&mut out, &report(&judged)).map(|_| writeln!(out))??,
         Output::Github => github(&mut out, &judged)?,
+        Output::Html => html(&mut out, &policy, &view, &all, &judged)?,
     }
     let denied = judged.iter().any(|j| !j.decision.allowed());
     Ok(if denied { ExitCode::from(1) } else { ExitCode::SUCCESS })
@@ -205,6 +208,33 @@ fn report<'a>(judged: &'a [Judged<'a>]) -> Report<'a> {
         .collect();
     let (objects, denied, warnings) = summary(judged);
     Report { results, summary: ReportSummary { objects, denied, warnings } }
+}
+
+fn html(
+    out: &mut impl Write,
+    policy: &mignet::policy::Policy,
+    view: &mignet::view::View,
+    objects: &[Located],
+    judged: &[Judged<'_>],
+) -> io::Result<()> {
+    use mignet::html::{CheckFinding, Level};
+    let mut report = mignet::cluster::report::Report::build(policy, view, Vec::new());
+    objects.iter().for_each(|l| report.add_hc_settings(&l.object));
+    let mut findings = Vec::new();
+    for j in judged {
+        let object = format!("{} {}", kind_name(j.located), ident(j.located));
+        let found = |level, f: &Finding| CheckFinding {
+            level,
+            rule: f.rule,
+            location: j.located.source.clone(),
+            object: object.clone(),
+            field: f.field.clone(),
+            message: f.message.clone(),
+        };
+        findings.extend(j.decision.denials.iter().map(|f| found(Level::Error, f)));
+        findings.extend(j.decision.warnings.iter().map(|f| found(Level::Warning, f)));
+    }
+    out.write_all(mignet::html::check_page(&report, &findings).as_bytes())
 }
 
 /// Escapes a workflow command's message (`%`, CR, LF) and, for properties, also `:` and `,`.
