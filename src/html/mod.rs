@@ -447,7 +447,7 @@ fn group(n: u128) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -640,7 +640,7 @@ fn resources_section(report: &Report) -> Markup {
                     li {
                         (r.watching.unwrap_or(r.resource)) ": "
                         @if !r.present { "not served by this cluster (the policy's values apply)" }
-                        @else { (if r.synced { "synced" } else { "NOT SYNCED" }) ", " (r.objects) " objects" }
+                        @else { (if r.synced { "synced" } else { "NOT SYNCED" }) ", " (r.objects) (if r.objects == 1 { " object" } else { " objects" }) }
                         @if let Some(e) = &r.error { ", last error: " (e) }
                     }
                 }
@@ -672,7 +672,7 @@ svg.defs{position:absolute}
 .range.f rect{fill:#fff;stroke:var(--m);stroke-width:1.5;stroke-dasharray:4 2}
 .range.x rect{stroke:var(--x);stroke-width:1.5}
 .range.x.r rect{fill:url(#hx-r)}.range.x.m rect{fill:url(#hx-m)}.range.x.n rect{fill:url(#hx-n)}
-.range.band rect{opacity:.55}
+.range.band rect{opacity:.55}.range.band text{fill:var(--ink)}
 .range:hover rect{stroke:var(--ink);stroke-width:2}
 .range text{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#fff;pointer-events:none}
 .range.f text,.range text.out{fill:var(--ink)}
