@@ -230,7 +230,7 @@ fn family_map(report: &Report, family: Family) -> Markup {
 
 fn track(t: &Track, items: &[Item<'_>]) -> Markup {
     let lanes = t.enclosing.len() + t.drawn.iter().map(|(_, l)| l + 1).max().unwrap_or(0);
-    let lanes_bottom = TOP + LANE * lanes.max(1) as f64;
+    let lanes_bottom = TOP + LANE * lanes as f64;
     let zoom_y = lanes_bottom + 2.0;
     let axis_y = zoom_y + if t.zooms.is_empty() { 8.0 } else { 22.0 };
     let height = axis_y + 18.0;
@@ -238,7 +238,7 @@ fn track(t: &Track, items: &[Item<'_>]) -> Markup {
     let caption = match t.parent {
         None => format!("{} · the whole axis is {} addresses", t.window, count(bits)),
         Some(p) => format!(
-            "{} · zoomed ×{} from {} · 1 px ≈ {}",
+            "{} · zoomed ×{} from {} · {}",
             t.window,
             count(t.window.prefix_len() - p.prefix_len()),
             p,
@@ -279,7 +279,9 @@ fn track(t: &Track, items: &[Item<'_>]) -> Markup {
         figure.track style=(format!("margin-left:{}px", t.level * 28)) data-window=(t.window.to_string()) {
             figcaption { (caption) }
             svg viewBox=(format!("0 0 {WIDTH} {height:.0}")) preserveAspectRatio="xMinYMin meet" role="img" aria-label=(format!("address map of {}", t.window)) {
-                rect.lane-bg x="0" y=(px(TOP - 2.0)) width=(WIDTH) height=(px(lanes_bottom - TOP + 2.0)) {}
+                @if lanes > 0 {
+                    rect.lane-bg x="0" y=(px(TOP - 2.0)) width=(WIDTH) height=(px(lanes_bottom - TOP + 2.0)) {}
+                }
                 @for (lane, &i) in t.enclosing.iter().enumerate() {
                     (bar(&items[i], (0.0, 1.0, 0.0), TOP + LANE * lane as f64, true))
                 }
@@ -432,10 +434,17 @@ fn address(window: &IpNet, v: u128) -> String {
 /// What one of [`WIDTH`] units stands for in a window of 2^bits addresses.
 fn per_px(bits: u8) -> String {
     if bits > 40 {
-        return format!("2^{} addresses", bits - 10);
+        return format!("1 px ≈ 2^{} addresses", bits - 10);
     }
     let v = 2f64.powi(i32::from(bits)) / WIDTH;
-    if v >= 10.0 { format!("{} addresses", group(v.round() as u128)) } else { format!("{v:.2} addresses") }
+    if v < 1.0 {
+        return format!("1 address ≈ {:.1} px", 1.0 / v);
+    }
+    if v >= 10.0 {
+        format!("1 px ≈ {} addresses", group(v.round() as u128))
+    } else {
+        format!("1 px ≈ {v:.1} addresses")
+    }
 }
 
 /// 2^bits, in digits up to 2^40 and as a power beyond.
@@ -676,6 +685,7 @@ svg.defs{position:absolute}
 .range:hover rect{stroke:var(--ink);stroke-width:2}
 .range text{font:11px ui-monospace,Menlo,Consolas,monospace;fill:#fff;pointer-events:none}
 .range.f text,.range text.out{fill:var(--ink)}
+.range.x text{fill:var(--ink);paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .zoom-label{font:10.5px ui-monospace,Menlo,Consolas,monospace;fill:#b45309}
 .overlap-mark{fill:var(--x)}
 .zoom{fill:var(--z)}.zoom.hot{fill:var(--x)}
