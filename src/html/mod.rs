@@ -715,6 +715,7 @@ mod tests {
 
     use super::*;
     use crate::{
+        cluster::report::NodeHost,
         policy::Policy,
         view::{HcEntry, NadEntry, NadName, View},
     };
@@ -785,6 +786,30 @@ mod tests {
         assert!(page.contains("<code>nad-master</code>") && page.contains("<code>nad.yaml:3</code>"));
         assert!(!view_page(&r).contains("id=\"findings\""));
         assert!(!page.contains("Host interfaces"), "no host section without host data");
+    }
+
+    #[test]
+    fn host_interfaces_are_drawn_when_known() {
+        let mut r = report(|_| {});
+        r.hosts = vec![
+            NodeHost {
+                node: "w0".into(),
+                master: "bond2".into(),
+                present: true,
+                state: Some("up".into()),
+                mtu: Some(9000),
+            },
+            NodeHost { node: "w1".into(), master: "bond2".into(), present: false, state: None, mtu: None },
+        ];
+        let page = view_page(&r);
+        assert!(page.contains("<h3>Host interfaces</h3>"));
+        assert!(
+            page.contains(
+                r#"<tr class=""><td>w0</td><td><code>bond2</code></td><td>yes</td><td>up</td><td>9000</td></tr>"#
+            ),
+            "{page}"
+        );
+        assert!(page.contains(r#"<tr class="bad"><td>w1</td><td><code>bond2</code></td><td>MISSING</td><td>-</td><td>-</td></tr>"#));
     }
 
     #[test]
