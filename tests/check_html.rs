@@ -70,6 +70,14 @@ fn examples_map_in_the_browser() {
 fn findings_and_overlaps_in_the_browser() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
+    // a HyperConverged as the docs show it: only the network, the webhook fills in the rest
+    let hc = dir.path().join("hc.yaml");
+    std::fs::write(
+        &hc,
+        "apiVersion: hco.kubevirt.io/v1beta1\nkind: HyperConverged\nmetadata:\n  name: kubevirt-hyperconverged\n  \
+         namespace: openshift-cnv\nspec:\n  liveMigrationConfig:\n    network: migration-bridge\n",
+    )
+    .unwrap();
     let (code, path) = page(
         dir.path(),
         "broken",
@@ -80,6 +88,7 @@ fn findings_and_overlaps_in_the_browser() {
             &repo("examples/migration-nad.yaml"),
             &repo("examples/broken/vm-network-on-migration-subnet.yaml"),
             &repo("examples/broken/nad-without-master.yaml"),
+            hc.to_str().unwrap(),
         ],
     );
     assert_eq!(code, 1, "denied");
@@ -97,6 +106,14 @@ fn findings_and_overlaps_in_the_browser() {
     assert!(dom.contains(&format!("<code>{vm}:2</code>")), "file:line");
     assert!(dom.contains("<code>nad-master</code>"));
     assert!(dom.contains(r#"<tr class="finding error">"#));
+    // the defaults the mutating webhook would add are notes, as in the text output
+    assert!(
+        dom.contains(r#"<tr class="finding note"><td>note</td><td><code>hc-defaults</code></td>"#),
+        "note"
+    );
+    assert!(dom.contains("the webhook adds /spec/liveMigrationConfig/"), "what is added");
+    assert!(dom.contains(&format!("<code>{}:1</code>", hc.display())), "the note's file:line");
+    assert!(dom.contains("<th>network</th><td>migration-bridge</td>"), "the HyperConverged's settings");
 }
 
 /// The fixture for a big, mixed cluster: `n` tenant NADs in 10.60.0.0/14, IPv6 NADs, one overlapping

@@ -233,6 +233,13 @@ fn html(
         };
         findings.extend(j.decision.denials.iter().map(|f| found(Level::Error, f)));
         findings.extend(j.decision.warnings.iter().map(|f| found(Level::Warning, f)));
+        for op in &j.decision.patch.0 {
+            if let json_patch::PatchOperation::Add(add) = op {
+                let message = format!("the webhook adds {} = {}", add.path, add.value);
+                let note = Finding { rule: Rule::HcDefaults, field: add.path.to_string(), message };
+                findings.push(found(Level::Note, &note));
+            }
+        }
     }
     out.write_all(mignet::html::check_page(&report, &findings).as_bytes())
 }

@@ -19,8 +19,6 @@ use crate::{
     policy::{Rule, free::Family, ranges},
 };
 
-pub use self::map::{Track, tracks};
-
 /// One `mignet check` finding, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckFinding {
@@ -228,7 +226,7 @@ fn family_map(report: &Report, family: Family) -> Markup {
     }
 }
 
-fn track(t: &Track, items: &[Item<'_>]) -> Markup {
+fn track(t: &map::Track, items: &[Item<'_>]) -> Markup {
     let lanes = t.enclosing.len() + t.drawn.iter().map(|(_, l)| l + 1).max().unwrap_or(0);
     let lanes_bottom = TOP + LANE * lanes as f64;
     let zoom_y = lanes_bottom + 2.0;
