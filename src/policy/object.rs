@@ -4,7 +4,7 @@ use kube::core::DynamicObject;
 use serde_json::Value;
 
 /// The HyperConverged API versions: the live-migration settings sit at a different path in each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HcVersion {
     V1Beta1,
     V1,
