@@ -281,7 +281,8 @@ mod tests {
 
     #[test]
     fn hyperconvergeds_are_read_through_every_served_version_whatever_discovery_prefers() {
-        let both = Some(Watch::HyperConvergeds(HcVersions { v1beta1: true, v1: true }));
+        let watch_both = Watch::HyperConvergeds(HcVersions { v1beta1: true, v1: true });
+        let both = Some(watch_both);
         let pick = |versions: &[&str], preferred: &str| {
             let g = groups(json!({"groups": [group("hco.kubevirt.io", versions, preferred)]}));
             Served::from_discovery(&g, all_served).get(Resource::HyperConvergeds)
@@ -307,8 +308,8 @@ mod tests {
             s.get(Resource::HyperConvergeds),
             Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1)))
         );
-        assert_eq!(both.unwrap().describe(), "hco.kubevirt.io/v1beta1 and v1 hyperconvergeds");
-        assert!(both.unwrap().reason().contains("pruned"));
+        assert_eq!(watch_both.describe(), "hco.kubevirt.io/v1beta1 and v1 hyperconvergeds");
+        assert!(watch_both.reason().contains("pruned"));
     }
 
     #[test]

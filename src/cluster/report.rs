@@ -118,7 +118,11 @@ impl Report {
                     name: hc.name.clone(),
                     network: hc.network.clone(),
                     settings_from: HcRead::pick(reads).map(|i| version(reads[i].through)),
-                    read_through: reads.iter().map(|r| version(r.through)).collect(),
+                    read_through: {
+                        let mut through: Vec<HcVersion> = reads.iter().map(|r| r.through).collect();
+                        through.sort();
+                        through.into_iter().map(version).collect()
+                    },
                 }
             })
             .collect();
@@ -518,7 +522,7 @@ mod tests {
         assert!(
             r.to_text().contains(
                 "live-migration network openshift-cnv/migration-bridge (settings read through v1beta1; \
-                 read through v1, v1beta1)"
+                 read through v1beta1, v1)"
             ),
             "{}",
             r.to_text()
