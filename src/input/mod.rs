@@ -172,9 +172,8 @@ pub fn visit_path_all<E: Send>(path: &Path, sink: &mut ItemSink<'_, E>) -> Resul
     };
     for file in files {
         let io = |source| InputError::Io { path: file.clone(), source };
-        let bytes = std::fs::File::open(&file)
-            .map_err(io)
-            .and_then(|f| read_limited(f, &file, MAX_INPUT_BYTES));
+        let bytes =
+            std::fs::File::open(&file).map_err(io).and_then(|f| read_limited(f, &file, MAX_INPUT_BYTES));
         match bytes {
             Ok(bytes) => visit_bytes_all(&file.display().to_string(), &bytes, format_for(&file), sink)?,
             Err(e) => sink(Err(e))?,
@@ -233,7 +232,12 @@ where
 }
 
 /// [`read_bytes`] going on past unreadable documents, as [`visit_path_all`] does.
-pub fn visit_bytes_all<E: Send>(source: &str, bytes: &[u8], format: Format, sink: &mut ItemSink<'_, E>) -> Result<(), E> {
+pub fn visit_bytes_all<E: Send>(
+    source: &str,
+    bytes: &[u8],
+    format: Format,
+    sink: &mut ItemSink<'_, E>,
+) -> Result<(), E> {
     let file: Arc<str> = source.into();
     let text = match decode(&file, bytes) {
         Ok(text) => text,

@@ -113,6 +113,11 @@ impl NetConf {
         &self.root
     }
 
+    /// Whether the config is a conflist (a `plugins` list) rather than a single plugin config.
+    pub fn is_list(&self) -> bool {
+        self.is_list
+    }
+
     /// Field path of the main plugin, for messages (`spec.config` or `spec.config.plugins[0]`).
     pub fn main_path(&self) -> &'static str {
         if self.is_list { "spec.config.plugins[0]" } else { "spec.config" }

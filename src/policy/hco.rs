@@ -182,17 +182,20 @@ fn network_reference(
     let mut problems = Findings::new(ctx.policy.disabled());
     nad::judge_stored(ctx, entry, &mut problems);
     if !problems.denials.is_empty() {
-        f.deny(
-            Rule::HcNetworkInvalid,
-            field,
-            msg::invalid(
-                name,
-                format!(
-                    "NetworkAttachmentDefinition {ns}/{name} fails the migration rules: {}",
-                    join(&problems.denials)
-                ),
-            ),
-        );
+        let detail = if ctx.options.network_judged_too {
+            let mut ids: Vec<&str> = problems.denials.iter().map(|d| d.rule.id()).collect();
+            ids.dedup();
+            format!(
+                "NetworkAttachmentDefinition {ns}/{name} fails the migration rules ({}): see the findings on it",
+                ids.join(", ")
+            )
+        } else {
+            format!(
+                "NetworkAttachmentDefinition {ns}/{name} fails the migration rules: {}",
+                join(&problems.denials)
+            )
+        };
+        f.deny(Rule::HcNetworkInvalid, field, msg::invalid(name, detail));
     }
 }
 

@@ -30,6 +30,7 @@ use kube::core::DynamicObject;
 pub use self::{
     decision::{Decision, Finding, RuleSet},
     file::{DEFAULT_POLICY_YAML, HcDefaults, PolicyFile, PolicyFileError},
+    nad::Reason,
     object::{HcVersion, Kind},
     rules::Rule,
 };
@@ -231,6 +232,9 @@ pub struct Admission<'a> {
 pub struct Options {
     /// Offline, the NAD a HyperConverged names may simply not be among the files: warn instead of deny.
     pub missing_network_warns: bool,
+    /// The NAD a HyperConverged names is judged in the same run and its findings shown on it:
+    /// `hc-network-invalid` then names the rules it fails instead of repeating every finding.
+    pub network_judged_too: bool,
 }
 
 /// Everything a rule may read.

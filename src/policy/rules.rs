@@ -33,6 +33,7 @@ macro_rules! rules {
 }
 
 rules! {
+    ObjectSchema => "object-schema", "metadata fields must have the types the API server decodes (a string namespace, string labels)";
     NadNamespace => "nad-namespace", "a migration NAD must live in the migration namespace";
     NadConfigMissing => "nad-config-missing", "spec.config must be present: an empty config means an unverifiable on-disk file";
     NadConfigInvalid => "nad-config-invalid", "spec.config must be a JSON CNI config or conflist";
@@ -104,7 +105,7 @@ mod tests {
         for rule in Rule::ALL {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
-            assert!(rule.id().starts_with("nad-") || rule.id().starts_with("hc-"));
+            assert!(["nad-", "hc-", "object-"].iter().any(|p| rule.id().starts_with(p)), "{}", rule.id());
         }
     }
 

@@ -47,7 +47,10 @@ pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &m
         f.deny(
             Rule::NadRange,
             format!("{field}.range"),
-            msg::required("whereabouts needs a range, e.g. \"192.168.99.0/24\", or ipRanges"),
+            msg::required(
+                "whereabouts needs a range (or ipRanges) of its own: a subnet no other network of the \
+                 cluster uses",
+            ),
         );
         return Vec::new();
     }
@@ -78,7 +81,7 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
             f.deny(
                 Rule::NadRange,
                 field,
-                msg::required("each ipRanges entry needs a range, e.g. \"192.168.99.0/24\""),
+                msg::required("each ipRanges entry needs a range: a CIDR such as \"192.168.99.0/24\""),
             );
             return None;
         }
