@@ -126,6 +126,25 @@ pub enum InputError {
     ItemNotAnObject { at: Position, kind: String, index: usize, found: &'static str },
 }
 
+impl InputError {
+    /// Where the problem is: the file, and the line and column when known.
+    pub fn position(&self) -> Position {
+        let whole =
+            |path: &Path| Position { file: path.display().to_string().into(), line: None, column: None };
+        match self {
+            InputError::Io { path, .. } | InputError::TooLarge { path, .. } => whole(path),
+            InputError::ParserThread { file, .. } => {
+                Position { file: file.clone(), line: None, column: None }
+            }
+            InputError::Utf8 { at, .. }
+            | InputError::Yaml { at, .. }
+            | InputError::Json { at, .. }
+            | InputError::NotAnObject { at, .. }
+            | InputError::ItemNotAnObject { at, .. } => at.clone(),
+        }
+    }
+}
+
 /// Reads a file, or a directory recursively (*.yaml, *.yml, *.json; sorted by path for
 /// deterministic output), or "-" = stdin.
 ///

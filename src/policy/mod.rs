@@ -194,6 +194,12 @@ impl Policy {
         nad::entry(self, obj)
     }
 
+    /// Why a NAD object would be judged as a live-migration NAD against this view, or `None`.
+    pub fn migration_reason(&self, obj: &DynamicObject, view: &View) -> Option<Reason> {
+        let options = Options::default();
+        nad::reason_of(&Ctx { policy: self, view, options: &options }, obj)
+    }
+
     /// Whether a stored NAD is a migration NAD, by the test the rules apply, so reports agree with them.
     pub fn is_migration_nad(&self, entry: &NadEntry, view: &View) -> bool {
         let options = Options::default();

@@ -130,6 +130,11 @@ fn reason(ctx: &Ctx<'_>, nad: &Nad<'_>) -> Option<Reason> {
     ctx.policy.globs.matches(nad.name).first().and_then(|&i| globs.get(i)).map(|g| Reason::Glob(g.clone()))
 }
 
+/// [`reason`] for a NAD object.
+pub(super) fn reason_of(ctx: &Ctx<'_>, obj: &DynamicObject) -> Option<Reason> {
+    reason(ctx, &Nad::from_object(ctx.policy, obj))
+}
+
 /// The clause that tells a reader why the migration rules apply, and how to opt out where one can.
 fn because(ctx: &Ctx<'_>, reason: &Reason) -> String {
     let key = ctx.policy.label_key();
