@@ -127,7 +127,7 @@ pub struct Read {
 
 /// One item of a `check` run, in input order.
 pub enum Item {
-    Object(Read),
+    Object(Box<Read>),
     Error(Unreadable),
 }
 
@@ -248,7 +248,7 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
             "{}: {path} holds an unrendered template {}: {}",
             who,
             msg::quote(&text),
-            input::TEMPLATE_HINT
+            input::RENDER_FIRST
         );
         return Some(Item::Error(Unreadable { at, message }));
     }
@@ -274,12 +274,12 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
         // HCO refuses a HyperConverged outside its own namespace: that is where it would live
         object.metadata.namespace = Some(policy.migration_namespace().to_owned());
     }
-    Some(Item::Object(Read {
+    Some(Item::Object(Box::new(Read {
         located: Located { source, object },
         at,
         schema: problems,
         placement: Vec::new(),
-    }))
+    })))
 }
 
 /// The first string holding a Go template action, with its field path.
@@ -304,35 +304,26 @@ fn templated(v: &Value, path: String) -> Option<(String, String)> {
 /// HyperConverged can only live in the operator's namespace, so [`check_item`] puts it there.)
 fn place_nad(policy: &Policy, hcs: &View, read: &mut Read) {
     let obj = &mut read.located.object;
-    if !object::namespace(obj).is_empty() {
+    if Kind::of(obj) != Kind::Nad || !object::namespace(obj).is_empty() {
         return;
     }
     let want = policy.migration_namespace().to_owned();
-    match Kind::of(obj) {
-        Kind::Nad => {
-            let mut there = obj.clone();
-            there.metadata.namespace = Some(want.clone());
-            let message = match policy.migration_reason(&there, hcs) {
-                Some(_) => {
-                    *obj = there;
-                    format!(
-                        "not set: kubectl puts the NAD in the current namespace; a live-migration NAD must be \
-                         in {q}, so it is judged there: set namespace: {want}, or apply it with -n {want}",
-                        q = msg::quote(&want)
-                    )
-                }
-                None => {
-                    "not set: kubectl puts the NAD in the current namespace (-n, or the context's); it is \
-                         judged as a network other than the live-migration one, wherever it lands"
-                        .to_owned()
-                }
-            };
-            read.placement.push(Finding {
-                rule: Rule::NadNamespace,
-                field: "metadata.namespace".into(),
-                message,
-            });
+    let mut there = obj.clone();
+    there.metadata.namespace = Some(want.clone());
+    let message = match policy.migration_reason(&there, hcs) {
+        Some(_) => {
+            *obj = there;
+            format!(
+                "not set: kubectl puts the NAD in the current namespace; a live-migration NAD must be in {q}, \
+                 so it is judged there: set namespace: {want}, or apply it with -n {want}",
+                q = msg::quote(&want)
+            )
         }
-        _ => {}
-    }
+        None => {
+            "not set: kubectl puts the NAD in the current namespace (-n, or the context's); it is judged \
+                 as a network other than the live-migration one, wherever it lands"
+                .to_owned()
+        }
+    };
+    read.placement.push(Finding { rule: Rule::NadNamespace, field: "metadata.namespace".into(), message });
 }

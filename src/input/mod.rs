@@ -274,6 +274,10 @@ pub fn visit_bytes_all<E: Send>(
     }
 }
 
+/// What to do with a Helm chart, kustomization or OpenShift template before judging it.
+pub const RENDER_FIRST: &str =
+    "render it first (helm template, kustomize build, oc process) and check what it prints";
+
 /// What a parse error in a Helm chart or other Go template usually means.
 pub const TEMPLATE_HINT: &str = "this looks like an unrendered template ({{ ... }}): render it first \
      (helm template, kustomize build, oc process) and check what it prints";

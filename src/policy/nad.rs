@@ -248,21 +248,34 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     if !f.enabled(Rule::NadOverlapMigration) {
         return;
     }
-    for claim in cni::claimed_ranges_at(config) {
+    let localnet = cni::ovn_topology(config).as_deref() == Some("localnet");
+    let mut claims = cni::claimed_ranges_at(config);
+    // a subnet split around its excludes is one finding, not one per piece
+    claims.dedup_by(|a, b| {
+        a.field == b.field && a.text == b.text && {
+            let hit = |c: &Claim| !migration_overlapping(ctx, &c.net).is_empty();
+            hit(a) == hit(b)
+        }
+    });
+    for claim in claims {
         let hits: Vec<(IpNet, &NadEntry)> = migration_overlapping(ctx, &claim.net)
             .into_iter()
             .filter(|(_, e)| !nad.is(&e.key) && is_migration(ctx, &Nad::from_entry(e)))
             .collect();
         if !hits.is_empty() {
+            let advice = match localnet {
+                true => {
+                    "a localnet network puts its VMs straight on the physical segment, where migrations \
+                     run: keep it off the migration subnet, or leave that out with excludeSubnets"
+                }
+                false => "keep other networks off it",
+            };
             f.deny(
                 Rule::NadOverlapMigration,
                 claim.field,
                 msg::invalid(
                     &claim.text,
-                    format!(
-                        "overlaps the live-migration network {}: keep other networks off it",
-                        name_list(hits)
-                    ),
+                    format!("overlaps the live-migration network {}: {advice}", name_list(hits)),
                 ),
             );
         }

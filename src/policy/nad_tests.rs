@@ -628,3 +628,74 @@ fn disabled_rules_do_not_fire() {
     assert!(d.allowed(), "{d:#?}");
     assert!(!judge(&n, &[]).allowed());
 }
+
+#[test]
+fn ovn_kubernetes_secondary_networks_stay_off_the_migration_subnet() {
+    let migration = nad(&reference_config());
+    let ovn = |topology: &str, subnets: &str, excludes: Option<&str>| {
+        let mut c = json!({"cniVersion":"0.3.1","name":"tenant","type":"ovn-k8s-cni-overlay",
+            "topology":topology,"subnets":subnets,"netAttachDefName":"vms/tenant"});
+        if let Some(e) = excludes {
+            c["excludeSubnets"] = json!(e);
+        }
+        nad_in("vms", "tenant", &c)
+    };
+    // localnet shares the wire: denied, and told about excludeSubnets
+    let m = only_denial(
+        &judge(&ovn("localnet", "192.168.99.0/24", None), &[&migration]),
+        Rule::NadOverlapMigration,
+        "spec.config.subnets",
+    );
+    assert!(m.starts_with("Invalid value: \"192.168.99.0/24\": overlaps the live-migration network"), "{m}");
+    assert!(m.contains("physical segment") && m.contains("excludeSubnets"), "{m}");
+    // a wider localnet that leaves the migration subnet out is fine
+    assert!(judge(&ovn("localnet", "192.168.96.0/22", Some("192.168.99.0/24")), &[&migration]).allowed());
+    let d = judge(&ovn("localnet", "192.168.96.0/22", Some("192.168.98.0/24")), &[&migration]);
+    assert_eq!(denied(&d), [(Rule::NadOverlapMigration, "spec.config.subnets".into())]);
+    // layer2 and layer3 overlays are kept off it too, like every other network
+    for (topology, subnets) in [("layer2", "192.168.99.128/25"), ("layer3", "192.168.0.0/16/24")] {
+        let m = only_denial(
+            &judge(&ovn(topology, subnets, None), &[&migration]),
+            Rule::NadOverlapMigration,
+            "spec.config.subnets",
+        );
+        assert!(m.ends_with("keep other networks off it"), "{topology}: {m}");
+    }
+    // and the migration NAD sees them as claimed ranges
+    let l2 = ovn("layer2", "192.168.99.128/25", None);
+    let m = only_denial(&judge(&migration, &[&l2]), Rule::NadOverlapNad, "spec.config.ipam.range");
+    assert!(m.contains("vms/tenant (192.168.99.128/25)"), "{m}");
+}
+
+#[test]
+fn fast_ipam_node_slices() {
+    let nodes: Vec<_> = (0..3).map(|i| node(&format!("w{i}"), true)).collect();
+    let refs: Vec<_> = nodes.iter().collect();
+    let sliced = |range: &str, size: Value| {
+        nad(&cfg("/ipam", json!({"type":"whereabouts","range":range,"node_slice_size":size})))
+    };
+    let field = "spec.config.ipam.node_slice_size";
+    // /26 slices of a /24: four slices for three nodes
+    let d = judge(&sliced("192.168.99.0/24", json!("/26")), &refs);
+    assert!(d.denials.is_empty() && d.warnings.is_empty(), "{d:#?}");
+    // a slice larger than the range
+    let m = only_denial(&judge(&sliced("192.168.99.0/24", json!("/22")), &refs), Rule::NadNodeSlice, field);
+    assert!(m.contains("larger than the range 192.168.99.0/24"), "{m}");
+    // fewer slices than virt-handler nodes
+    let m = only_denial(&judge(&sliced("192.168.99.0/24", json!("/25")), &refs), Rule::NadNodeSlice, field);
+    assert!(m.contains("2 slices of /25 for 3 virt-handler nodes"), "{m}");
+    // a slice with no address, a value that is no prefix, an IPv6 range
+    only_denial(&judge(&sliced("192.168.99.0/24", json!("/32")), &[]), Rule::NadNodeSlice, field);
+    only_denial(&judge(&sliced("192.168.99.0/24", json!("big")), &[]), Rule::NadNodeSlice, field);
+    only_denial(
+        &judge(&sliced("fd00:99::/64", json!("/80")), &[]),
+        Rule::NadNodeSlice,
+        "spec.config.ipam.range",
+    );
+    // start, end and exclude do not apply to slices
+    let with_start = nad(&cfg(
+        "/ipam",
+        json!({"type":"whereabouts","range":"192.168.99.0/24","node_slice_size":"/26","range_start":"192.168.99.10"}),
+    ));
+    only_warning(&judge(&with_start, &refs), Rule::NadNodeSlice, "spec.config.ipam.range_start");
+}

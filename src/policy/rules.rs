@@ -51,6 +51,7 @@ rules! {
     NadExclude => "nad-exclude", "exclude entries must lie inside their range and leave addresses free";
     NadGateway => "nad-gateway", "the gateway must lie inside a range";
     NadGatewayAllocatable => "nad-gateway-allocatable", "a gateway that is not excluded can be handed out (warning)";
+    NadNodeSlice => "nad-node-slice", "Fast IPAM node_slice_size must cut the IPv4 range into a slice per virt-handler node";
     NadRangeTooSmall => "nad-range-too-small", "/31, /32, /127 and /128 cannot allocate";
     NadRangeSelfOverlap => "nad-range-self-overlap", "ranges of one NAD must not overlap";
     NadRangeUnroutable => "nad-range-unroutable", "loopback, link-local, multicast and other special ranges never route";
