@@ -282,8 +282,12 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
     })))
 }
 
-/// The first string holding a Go template action, with its field path.
+/// The first string holding a Go template action, with its field path; annotations (a
+/// last-applied-configuration), managed fields and status are what a cluster wrote, not a template.
 fn templated(v: &Value, path: String) -> Option<(String, String)> {
+    if ["metadata.annotations", "metadata.managedFields", "status"].contains(&path.as_str()) {
+        return None;
+    }
     match v {
         Value::String(s) if input::looks_templated(s) => {
             Some((if path.is_empty() { "the document".into() } else { path }, s.clone()))

@@ -149,14 +149,12 @@ fn network_reference(
     let ns = object::namespace(obj);
     let want = ctx.policy.migration_namespace();
     if ns != want {
-        f.deny(
-            Rule::HcNamespace,
-            "metadata.namespace",
-            msg::invalid(
-                ns,
-                format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want)),
-            ),
-        );
+        let must = format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want));
+        let message = match ns {
+            "" => msg::required(must),
+            ns => msg::invalid(ns, must),
+        };
+        f.deny(Rule::HcNamespace, "metadata.namespace", message);
         // The network resolves in this namespace, where no migration NAD may be: moving both is the fix.
         return;
     }

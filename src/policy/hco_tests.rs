@@ -101,6 +101,13 @@ fn namespace() {
     assert_eq!(denied(&d), [(Rule::HcNamespace, "metadata.namespace".into())]);
     let d = judge(&h, &[]);
     assert_eq!(denied(&d), [(Rule::HcNamespace, "metadata.namespace".into())]);
+    // no namespace at all is not shown as an empty value
+    h.metadata.namespace = None;
+    let m = only_denial(&judge(&h, &[]), Rule::HcNamespace, "metadata.namespace");
+    assert_eq!(
+        m,
+        "Required value: a HyperConverged with a live-migration network must be in \"openshift-cnv\""
+    );
 }
 
 #[test]
