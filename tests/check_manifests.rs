@@ -268,6 +268,17 @@ fn unrendered_templates_say_to_render_them_first() {
 }
 
 #[test]
+fn template_syntax_the_cluster_wrote_is_not_a_template() {
+    // an annotation (a Helm release's notes, a last-applied-configuration) may hold {{ }} verbatim
+    let nad = std::fs::read_to_string(repo("examples/migration-nad.yaml")).unwrap().replace(
+        "  namespace: openshift-cnv\n",
+        "  namespace: openshift-cnv\n  annotations:\n    notes: \"{{ .Values.x }}\"\n",
+    );
+    let (code, out, _) = run(&["check", "-"], Some(&nad));
+    assert_eq!((code, out.as_str()), (0, "checked 1 object: 0 denied, 0 warnings\n"));
+}
+
+#[test]
 fn migration_nads_found_by_name_say_so_and_how_to_opt_out() {
     let harvester = fixture("docs/harvester-migration-network.yaml");
     let (code, out, _) = check(&[&harvester]);

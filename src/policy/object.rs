@@ -1,6 +1,7 @@
 //! Which objects the rules care about, and the few accessors they share.
 
-use kube::core::{DynamicObject, ObjectMeta};
+use kube::core::{DynamicObject, ObjectMeta, TypeMeta};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{Finding, Rule, decision::msg};
@@ -139,6 +140,8 @@ pub fn shaped(mut value: Value) -> Shaped {
         }
         match root.get_mut("metadata") {
             None | Some(Value::Null) => {}
+            // the common case, read in place: a whole dump is not copied to find nothing
+            Some(meta @ Value::Object(_)) if ObjectMeta::deserialize(&*meta).is_ok() => {}
             Some(Value::Object(meta)) => clean_metadata(meta, &mut problem),
             Some(other) => {
                 let v = std::mem::replace(other, Value::Object(Map::new()));
@@ -146,19 +149,18 @@ pub fn shaped(mut value: Value) -> Shaped {
             }
         }
     }
-    let object = match serde_json::from_value::<DynamicObject>(value.clone()) {
+    let types = match (value.get("apiVersion"), value.get("kind")) {
+        (Some(Value::String(a)), Some(Value::String(k))) => {
+            Some(TypeMeta { api_version: a.clone(), kind: k.clone() })
+        }
+        _ => None,
+    };
+    let object = match serde_json::from_value::<DynamicObject>(value) {
         Ok(object) => object,
         Err(e) => {
-            // Not expected after the cleaning; judge what is left rather than nothing.
+            // Not expected after the cleaning; keep the kind so the object is still reported.
             problem("metadata".to_owned(), &Value::Null, &e.to_string());
-            if let Some(root) = value.as_object_mut() {
-                root.insert("metadata".into(), Value::Object(Map::new()));
-            }
-            serde_json::from_value(value).unwrap_or_else(|_| DynamicObject {
-                types: None,
-                metadata: ObjectMeta::default(),
-                data: Value::Object(Map::new()),
-            })
+            DynamicObject { types, metadata: ObjectMeta::default(), data: Value::Object(Map::new()) }
         }
     };
     Shaped { object, problems }
