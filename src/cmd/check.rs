@@ -17,7 +17,9 @@ use mignet::view::View;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::load::{self, Item, Place, Read, Unreadable};
+use mignet::input::Position;
+
+use super::load::{self, Item, Read, Unreadable};
 
 /// Arguments of `mignet check`.
 #[derive(Debug, clap::Args)]
@@ -330,7 +332,7 @@ fn escape(s: &str, property: bool) -> String {
 
 /// Every finding of the run as (place, level, rule id, message), in order: what the GitHub and SARIF
 /// outputs annotate.
-fn findings<'a>(entries: &'a [Entry<'a>]) -> Vec<(&'a Place, &'static str, &'static str, String)> {
+fn findings<'a>(entries: &'a [Entry<'a>]) -> Vec<(&'a Position, &'static str, &'static str, String)> {
     let mut all = Vec::new();
     for entry in entries {
         match entry {

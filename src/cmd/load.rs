@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use kube::core::DynamicObject;
 use mignet::{
-    input::{self, Document, InputError},
+    input::{self, Document, InputError, Position},
     policy::{
         Finding, Kind, Policy, Rule,
         decision::msg,
@@ -87,38 +87,17 @@ pub fn view(policy: &Policy, objects: &[Located]) -> View {
     feed::view_of(policy, objects.iter().map(|o| &o.object))
 }
 
-/// Where an input problem or a judged object is, for every output format.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Place {
-    pub file: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
-
-impl std::fmt::Display for Place {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// A file or document `check` could not judge, and why.
 #[derive(Debug, Clone)]
 pub struct Unreadable {
-    pub at: Place,
+    pub at: Position,
     pub message: String,
 }
 
 /// An object `check` judges, with what reading it already found.
 pub struct Read {
     pub located: Located,
-    pub at: Place,
+    pub at: Position,
     /// `object-schema` denials: fields left out because the API server would refuse their type.
     pub schema: Vec<Finding>,
     /// Warnings about how the object was placed (a NAD without a namespace).
@@ -132,7 +111,7 @@ pub enum Item {
 }
 
 /// What `check` reads: the objects to judge and the cluster state, with kubectl's namespace
-/// conventions applied (see [`place`]) and every unreadable part kept as an error, in order.
+/// conventions applied (see [`place_nad`]) and every unreadable part kept as an error, in order.
 pub struct CheckInput {
     pub items: Vec<Item>,
     /// Objects of the `--cluster-state` files (view only).
@@ -178,35 +157,16 @@ pub fn read_for_check(
             .filter(|o| matches!(Kind::of(o), Kind::HyperConverged(_))),
     );
     for item in &mut items {
-        if let Item::Object(read) = item {
-            place_nad(policy, &hcs, read);
+        if let Item::Object(read) = item
+            && let Some(warning) = place_nad(policy, &hcs, &mut read.located.object)
+        {
+            read.placement.push(warning);
         }
     }
     for located in &mut state {
-        if Kind::of(&located.object) == Kind::Nad && object::namespace(&located.object).is_empty() {
-            let mut read = Read {
-                located: clone(located),
-                at: place_of(located),
-                schema: Vec::new(),
-                placement: Vec::new(),
-            };
-            place_nad(policy, &hcs, &mut read);
-            *located = read.located;
-        }
+        place_nad(policy, &hcs, &mut located.object);
     }
     CheckInput { items, state, state_errors }
-}
-
-fn clone(l: &Located) -> Located {
-    Located { source: l.source.clone(), object: l.object.clone() }
-}
-
-fn place_of(l: &Located) -> Place {
-    let (file, line) = match l.source.rsplit_once(':') {
-        Some((file, line)) => (file.to_owned(), line.parse().ok()),
-        None => (l.source.clone(), None),
-    };
-    Place { file, line, column: None }
 }
 
 fn read_all(policy: &Policy, path: &Path, namespace: Option<&str>, items: &mut Vec<Item>) {
@@ -225,16 +185,15 @@ fn read_all(policy: &Policy, path: &Path, namespace: Option<&str>, items: &mut V
 
 fn unreadable(e: &InputError) -> Unreadable {
     let at = e.position();
-    let place = Place { file: at.file.to_string(), line: at.line, column: at.column };
     let text = e.to_string();
     let message = text.strip_prefix(&format!("{at}: ")).unwrap_or(&text).to_owned();
-    Unreadable { at: place, message }
+    Unreadable { at, message }
 }
 
 /// A document as `check` judges it: kinds mignet does not read are skipped, unrendered templates and
 /// objects `kubectl apply -n` would refuse are errors, fields of the wrong type are left out.
 fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option<Item> {
-    let at = Place { file: doc.source.to_string(), line: Some(doc.line), column: None };
+    let at = Position { file: doc.source.clone(), line: Some(doc.line), column: None };
     let source = format!("{}:{}", doc.source, doc.line);
     let field = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let kind = Kind::from_api_version(&field("apiVersion"), &field("kind"));
@@ -306,10 +265,9 @@ fn templated(v: &Value, path: String) -> Option<(String, String)> {
 /// whatever namespace is current when it is applied, so it gets a warning and is judged by what it
 /// is: in the migration namespace if it is a migration NAD, as another network otherwise. (A
 /// HyperConverged can only live in the operator's namespace, so [`check_item`] puts it there.)
-fn place_nad(policy: &Policy, hcs: &View, read: &mut Read) {
-    let obj = &mut read.located.object;
+fn place_nad(policy: &Policy, hcs: &View, obj: &mut DynamicObject) -> Option<Finding> {
     if Kind::of(obj) != Kind::Nad || !object::namespace(obj).is_empty() {
-        return;
+        return None;
     }
     let want = policy.migration_namespace().to_owned();
     let mut there = obj.clone();
@@ -329,5 +287,5 @@ fn place_nad(policy: &Policy, hcs: &View, read: &mut Read) {
                 .to_owned()
         }
     };
-    read.placement.push(Finding { rule: Rule::NadNamespace, field: "metadata.namespace".into(), message });
+    Some(Finding { rule: Rule::NadNamespace, field: "metadata.namespace".into(), message })
 }
