@@ -421,7 +421,7 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
     let allowed = &ctx.policy.file().allowed_ipam_types;
     let ipam = match main.get("ipam") {
         None | Some(Value::Null) => {
-            f.deny(Rule::NadIpam, field, msg::required(missing_ipam(ctx)));
+            f.deny(Rule::NadIpam, field, msg::required(missing_ipam()));
             return Vec::new();
         }
         Some(Value::Object(ipam)) => ipam,
@@ -460,9 +460,9 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
     }
 }
 
-/// What a migration NAD without IPAM must add: whereabouts and a range no other network uses.
-fn missing_ipam(ctx: &Ctx<'_>) -> String {
-    let _ = ctx;
+/// What a migration NAD without IPAM must add: whereabouts and a range no other network uses. No
+/// subnet is named: which one is free depends on the cluster.
+fn missing_ipam() -> String {
     "without IPAM the migration interface gets no address and virt-handler crash-loops; add \
      {\"type\": \"whereabouts\", \"range\": ...} with a range of its own: a subnet no other network \
      of the cluster uses, reachable on every node"
