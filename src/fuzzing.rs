@@ -485,7 +485,7 @@ fn judge_documents(docs: &[input::Document]) -> Result<(), Violation> {
         .filter_map(|d| serde_json::from_value(d.value.clone()).ok())
         .collect();
     let view = feed::view_of(&fx.policy, &objects);
-    let options = Options { missing_network_warns: true };
+    let options = Options { missing_network_warns: true, ..Options::default() };
     for obj in &objects {
         let kind = Kind::of(obj);
         if !matches!(kind, Kind::Nad | Kind::HyperConverged(_)) {

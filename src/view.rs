@@ -17,7 +17,7 @@ use std::{
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
-use crate::policy::index::RangeIndex;
+use crate::policy::{HcVersion, index::RangeIndex};
 
 /// A NAD's identity: `namespace/name` in one shared allocation, so the view's set and its range
 /// index hold the same text and a clone is a reference count.
@@ -174,6 +174,41 @@ pub struct HcEntry {
     pub network: Option<String>,
 }
 
+/// One reading of a HyperConverged through one API version.
+///
+/// A real API server prunes from every read the fields the version's schema does not know, and the
+/// versions keep the live-migration settings at different paths (`spec.liveMigrationConfig` in
+/// v1beta1, `spec.virtualization.liveMigrationConfig` in v1). Without a conversion webhook, only the
+/// read through the version the object was written in carries them, so the live view reads every
+/// served version and keeps the read that does ([`HcRead::pick`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HcRead {
+    pub entry: HcEntry,
+    /// The version it was read through.
+    pub through: HcVersion,
+    /// Reads of one object share it; a deleted and recreated object has a new one.
+    pub uid: String,
+    /// The version its spec was last written through (its managed fields), i.e. its layout.
+    pub written_through: Option<HcVersion>,
+}
+
+impl HcRead {
+    /// Of the reads of one object, the one whose network reference is the object's: the only one
+    /// naming a network, else the one through the version its spec was written in, else the first.
+    pub fn pick(reads: &[HcRead]) -> Option<usize> {
+        let naming: Vec<usize> = (0..reads.len()).filter(|i| reads[*i].entry.network.is_some()).collect();
+        let written = |candidates: &[usize]| {
+            candidates.iter().copied().find(|i| Some(reads[*i].through) == reads[*i].written_through)
+        };
+        match naming.as_slice() {
+            [] if reads.is_empty() => None,
+            [] => written(&(0..reads.len()).collect::<Vec<_>>()).or(Some(0)),
+            [one] => Some(*one),
+            several => written(several).or(Some(several[0])),
+        }
+    }
+}
+
 /// Cluster networks whose ranges the cluster itself can tell us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReservedKind {
@@ -228,6 +263,9 @@ pub struct View {
     /// thousands of tenant NADs sharing one range.
     flagged: RangeIndex<NadName>,
     hcs: BTreeMap<(String, String), HcEntry>,
+    /// Per HyperConverged, its reads through each served version (live view only), most recent last;
+    /// `hcs` holds the one [`HcRead::pick`] chose.
+    hc_reads: BTreeMap<(String, String), SmallVec<[HcRead; 2]>>,
     /// Node name → whether it matches the virt-handler node selector.
     nodes: BTreeMap<String, bool>,
     discovered: BTreeMap<ReservedKind, Discovered>,
@@ -315,14 +353,55 @@ impl View {
             .collect()
     }
 
-    /// Adds or replaces a HyperConverged.
+    /// Adds or replaces a HyperConverged read from a file, the one reading there is of it.
     pub fn upsert_hc(&mut self, entry: HcEntry) {
-        self.hcs.insert((entry.namespace.clone(), entry.name.clone()), entry);
+        let key = (entry.namespace.clone(), entry.name.clone());
+        self.hc_reads.remove(&key);
+        self.hcs.insert(key, entry);
     }
 
-    /// Removes a HyperConverged.
+    /// Removes a HyperConverged and every read of it.
     pub fn remove_hc(&mut self, namespace: &str, name: &str) -> Option<HcEntry> {
-        self.hcs.remove(&(namespace.to_owned(), name.to_owned()))
+        let key = (namespace.to_owned(), name.to_owned());
+        self.hc_reads.remove(&key);
+        self.hcs.remove(&key)
+    }
+
+    /// Adds or replaces the read of a HyperConverged through one version (a watch event), and keeps
+    /// the object's entry at the read [`HcRead::pick`] chooses among those of its current uid.
+    pub fn upsert_hc_read(&mut self, read: HcRead) {
+        let key = (read.entry.namespace.clone(), read.entry.name.clone());
+        let reads = self.hc_reads.entry(key.clone()).or_default();
+        reads.retain(|r| r.through != read.through && r.uid == read.uid);
+        reads.push(read);
+        self.settle_hc(key);
+    }
+
+    /// Removes the read of a HyperConverged through one version; the object goes when its last read does.
+    pub fn remove_hc_read(&mut self, namespace: &str, name: &str, through: HcVersion) {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(reads) = self.hc_reads.get_mut(&key) {
+            reads.retain(|r| r.through != through);
+            self.settle_hc(key);
+        }
+    }
+
+    fn settle_hc(&mut self, key: (String, String)) {
+        let Some(reads) = self.hc_reads.get(&key) else { return };
+        match HcRead::pick(reads) {
+            Some(i) => {
+                self.hcs.insert(key, reads[i].entry.clone());
+            }
+            None => {
+                self.hc_reads.remove(&key);
+                self.hcs.remove(&key);
+            }
+        }
+    }
+
+    /// The reads of a HyperConverged the live view holds, for reports.
+    pub fn hc_reads(&self, namespace: &str, name: &str) -> &[HcRead] {
+        self.hc_reads.get(&(namespace.to_owned(), name.to_owned())).map_or(&[], |r| r.as_slice())
     }
 
     /// Every HyperConverged.
@@ -474,6 +553,74 @@ mod tests {
         assert_eq!(v.virt_handler_nodes(), Some(1));
         v.remove_node("w3");
         assert_eq!(v.virt_handler_nodes(), Some(2));
+    }
+
+    fn read(through: HcVersion, uid: &str, network: Option<&str>, written: Option<HcVersion>) -> HcRead {
+        HcRead {
+            entry: HcEntry {
+                namespace: "cnv".into(),
+                name: "hc".into(),
+                network: network.map(str::to_owned),
+            },
+            through,
+            uid: uid.into(),
+            written_through: written,
+        }
+    }
+
+    fn network(v: &View) -> Option<String> {
+        v.hcs().next().and_then(|hc| hc.network.clone())
+    }
+
+    #[test]
+    fn the_read_that_names_a_network_wins_whichever_version_carries_it() {
+        use HcVersion::{V1, V1Beta1};
+        for (first, second) in [(V1, V1Beta1), (V1Beta1, V1)] {
+            // written through `second`: the read through `first` is pruned of the settings
+            let mut v = View::new();
+            v.upsert_hc_read(read(first, "u1", None, Some(second)));
+            assert_eq!(network(&v), None);
+            v.upsert_hc_read(read(second, "u1", Some("mig"), Some(second)));
+            assert_eq!(network(&v).as_deref(), Some("mig"), "{first:?} then {second:?}");
+            // a later event through `first` (still pruned) does not hide it
+            v.upsert_hc_read(read(first, "u1", None, Some(second)));
+            assert_eq!(network(&v).as_deref(), Some("mig"));
+            assert_eq!(v.hcs_using("cnv", "mig").count(), 1);
+            assert_eq!(v.hc_reads("cnv", "hc").len(), 2);
+            // the read that carried it goes (its version no longer served): the other read remains
+            v.remove_hc_read("cnv", "hc", second);
+            assert_eq!(v.hcs().count(), 1);
+            assert_eq!(network(&v), None);
+            v.remove_hc_read("cnv", "hc", first);
+            assert_eq!(v.hcs().count(), 0);
+            assert!(v.hc_reads("cnv", "hc").is_empty());
+        }
+    }
+
+    #[test]
+    fn two_reads_naming_networks_follow_the_version_written_through() {
+        use HcVersion::{V1, V1Beta1};
+        let reads = [read(V1Beta1, "u", Some("old"), Some(V1)), read(V1, "u", Some("new"), Some(V1))];
+        assert_eq!(HcRead::pick(&reads), Some(1));
+        let unknown = [read(V1Beta1, "u", Some("a"), None), read(V1, "u", Some("b"), None)];
+        assert_eq!(HcRead::pick(&unknown), Some(0));
+        assert_eq!(HcRead::pick(&[]), None);
+        let none = [read(V1Beta1, "u", None, Some(V1)), read(V1, "u", None, Some(V1))];
+        assert_eq!(HcRead::pick(&none), Some(1));
+    }
+
+    #[test]
+    fn a_recreated_object_drops_the_reads_of_the_old_one() {
+        use HcVersion::{V1, V1Beta1};
+        let mut v = View::new();
+        v.upsert_hc_read(read(V1Beta1, "old", Some("mig"), Some(V1Beta1)));
+        v.upsert_hc_read(read(V1, "new", None, Some(V1)));
+        assert_eq!(network(&v), None, "the old object's network is not the new one's");
+        assert_eq!(v.hc_reads("cnv", "hc").len(), 1);
+        // a file's object replaces whatever was read
+        v.upsert_hc(HcEntry { namespace: "cnv".into(), name: "hc".into(), network: Some("f".into()) });
+        assert!(v.hc_reads("cnv", "hc").is_empty());
+        assert_eq!(network(&v).as_deref(), Some("f"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn page(dir: &Path, name: &str, args: &[&str]) -> (i32, std::path::PathBuf) {
     let mut all = vec!["check", "--output", "html"];
     all.extend_from_slice(args);
     let (code, out, err) = run(&all, None);
-    assert!(code == 0 || code == 1, "exit {code}: {err}");
+    assert!((0..=2).contains(&code), "exit {code}: {err}");
     assert!(out.starts_with("<!DOCTYPE html>"), "{out:.200}{err}");
     let path = dir.join(format!("{name}.html"));
     std::fs::write(&path, out).unwrap();
@@ -183,6 +183,25 @@ fn a_thousand_nads_with_ipv6_overlaps_and_a_hostile_name() {
     assert_eq!(count(&dom, "<script"), 0, "no script element");
     let png = dir.path().join("big.png");
     browser::screenshot(&chromium, &path, &png, 1280, 1600);
+}
+
+/// A file that cannot be read is an error on the page, as in every other output, and the rest is drawn.
+#[test]
+fn unreadable_files_are_findings_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "kind: [unclosed\n").unwrap();
+    let (code, path) =
+        page(dir.path(), "bad", &[&repo("examples/migration-nad.yaml"), bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "an unreadable input");
+    let html = std::fs::read_to_string(path).unwrap();
+    assert!(html.contains("<td>error</td><td><code>input-error</code></td>"), "{html}");
+    assert!(html.contains(&format!("<code>{}:1:7</code>", bad.display())), "its file:line:column");
+    assert!(html.contains("invalid YAML: unclosed bracket"), "the message");
+    assert!(
+        html.contains(r#"<g class="range m" data-cidr="192.168.99.0/24">"#),
+        "the readable file is drawn"
+    );
 }
 
 /// No browser needed: the page is one file with nothing fetched from elsewhere.

@@ -20,7 +20,7 @@ use mignet::{
 use serde_json::Value;
 use support::{
     PATIENCE,
-    fake_apiserver::{FakeApiServer, openshift},
+    fake_apiserver::{FakeApiServer, HcoRelease, openshift_with},
 };
 
 fn manifest(file: &str) -> Value {
@@ -175,8 +175,9 @@ fn bindings_name_the_service_account_and_roles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_of_a_full_sync_is_authorized() {
-    let fake = FakeApiServer::start(openshift()).await;
-    fake.apply(support::cluster_network("10.128.0.0/14"));
+    // HCO 1.18: both HyperConverged versions served, each watched
+    let fake = FakeApiServer::start(openshift_with(HcoRelease::V1_18)).await;
+    fake.apply_with_status(support::cluster_network("10.128.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
     let dir = tempfile::tempdir().unwrap();
     let client = live::connect(Some(&fake.write_kubeconfig(dir.path()))).await.unwrap();
@@ -185,12 +186,14 @@ async fn every_request_of_a_full_sync_is_authorized() {
     let settings = Settings { discovery_interval: Duration::from_secs(3600), resync_interval: None };
     let live = LiveView::start(client, judge, settings);
     live.wait_ready(PATIENCE).await.unwrap();
-    support::eventually("every watch to open", || async { (fake.open_watches() == 6).then_some(()) }).await;
+    support::eventually("every watch to open", || async { (fake.open_watches() == 7).then_some(()) }).await;
     live.stop();
 
     let (cluster_role, role) = (manifest("clusterrole.yaml"), manifest("role-cluster-config.yaml"));
     let accesses: Vec<Access> = fake.requests().iter().filter_map(|r| access(r)).collect();
-    assert!(accesses.len() >= 12, "a list and a watch per resource: {accesses:?}");
+    assert!(accesses.len() >= 14, "a list and a watch per resource and version: {accesses:?}");
+    let hco: Vec<&Access> = accesses.iter().filter(|a| a.resource == "hyperconvergeds").collect();
+    assert!(hco.len() >= 4, "a list and a watch through v1beta1 and v1: {hco:?}");
     for a in &accesses {
         assert!(allowed(&cluster_role, &role, a), "not authorized by manifests/rbac: {a:?}");
     }

@@ -19,7 +19,7 @@ fn reference_cluster(fake: &FakeApiServer) {
     }
     fake.apply(nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"));
     fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
-    fake.apply(support::cluster_network("10.128.0.0/14"));
+    fake.apply_with_status(support::cluster_network("10.128.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
 }
 
@@ -87,7 +87,7 @@ async fn discovered_cluster_networks_are_judged_against() {
     let create =
         review("p1", "CREATE", &nad("openshift-cnv", "migration-two", "10.200.1.0/24"), &Value::Null);
     assert!(allowed(&server.validate(&create).await));
-    fake.apply(support::cluster_network("10.200.0.0/16"));
+    fake.apply_with_status(support::cluster_network("10.200.0.0/16"));
     let r = verdict(&server, &create, false, "the discovered pod network to deny").await;
     assert!(message(&r).contains("Network cluster status.clusterNetwork"), "{r}");
     // the machine network came from the install-config; its secrets never reach the logs

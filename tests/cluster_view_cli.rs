@@ -4,7 +4,7 @@ mod support;
 
 use serde_json::Value;
 use support::{
-    fake_apiserver::{FakeApiServer, openshift, plain_kubernetes},
+    fake_apiserver::{FakeApiServer, HcoRelease, openshift, openshift_with, plain_kubernetes},
     hyperconverged, nad, run,
 };
 
@@ -16,7 +16,7 @@ fn cluster(fake: &FakeApiServer) {
     fake.apply(nad("tenant", "blue", "192.168.99.128/25"));
     fake.apply(nad("tenant", "green", "10.50.0.0/24"));
     fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
-    fake.apply(support::cluster_network("10.132.0.0/14"));
+    fake.apply_with_status(support::cluster_network("10.132.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
 }
 
@@ -58,8 +58,40 @@ async fn text_lists_ranges_owners_overlaps_and_capacity() {
     assert!(out.contains(
         "HyperConverged openshift-cnv/kubevirt-hyperconverged: live-migration network openshift-cnv/migration-bridge"
     ));
-    assert!(out.contains("watch hco.kubevirt.io/v1beta1 hyperconvergeds: synced, 1 object"), "{out}");
+    assert!(
+        out.contains(
+            "watch hco.kubevirt.io/v1beta1 hyperconvergeds: synced, 1 object (the only served version mignet reads)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("(metadata only: labels pick the virt-handler nodes)"), "{out}");
     assert!(!out.contains("SECRET") && !err.contains("SECRET"), "install-config secrets leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn says_which_version_each_watch_reads_and_why() {
+    // HCO 1.18: discovery prefers v1, the object was written through v1beta1
+    let fake = FakeApiServer::start(openshift_with(HcoRelease::V1_18)).await;
+    cluster(&fake);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(args(&fake.write_kubeconfig(dir.path()), &[])).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "HyperConverged openshift-cnv/kubevirt-hyperconverged: live-migration network \
+             openshift-cnv/migration-bridge (settings read through v1beta1; read through v1beta1, v1)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(
+        "watch hco.kubevirt.io/v1beta1 and v1 hyperconvergeds: synced, 1 object (every served version"
+    ));
+    let (code, json, _) = run(args(&fake.write_kubeconfig(dir.path()), &["--output", "json"])).await;
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let hco = v["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "hyperconvergeds").unwrap();
+    assert!(hco["reason"].as_str().unwrap().contains("pruned"), "{hco}");
+    assert_eq!(v["hyperConvergeds"][0]["settingsFrom"], "v1beta1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

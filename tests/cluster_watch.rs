@@ -251,6 +251,46 @@ async fn fake_watch_honours_timeout_bookmarks_and_streaming_lists() {
     assert_eq!(name_of(&next(&mut w).await.unwrap()), "b");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_bookmarks_move_the_resume_point_and_lose_nothing() {
+    let fake = FakeApiServer::start(plain_kubernetes()).await;
+    fake.set_bookmark_interval(Duration::from_millis(50));
+    let dir = tempfile::tempdir().unwrap();
+    let judge = judge(Policy::default());
+    let live = LiveView::start(client(&fake, &dir).await, judge.clone(), fast());
+    live.wait_ready(PATIENCE).await.unwrap();
+    for i in 0..20 {
+        fake.apply(nad("tenant", &format!("n{i}"), "10.1.0.0/24"));
+        // nodes change too: the NAD watch's bookmarks move past versions that were not its own
+        fake.apply(support::node(&format!("w{i}"), true));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    view_matches(&judge, "the 20 NADs", |v| v.nad_count() == 20).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let lists = |fake: &FakeApiServer| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.contains("network-attachment-definitions?") && !r.contains("watch"))
+            .count()
+    };
+    let before = lists(&fake);
+    let resumed_from = fake.resource_version();
+    fake.drop_watches();
+    fake.apply(nad("tenant", "late", "10.2.0.0/24"));
+    view_matches(&judge, "the NAD written after the drop", |v| v.nad("tenant", "late").is_some()).await;
+    assert_eq!(judge.view.read().unwrap().nad_count(), 21);
+    assert_eq!(lists(&fake), before, "resumed from the last bookmark, without a relist");
+    let rewatch = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.contains("network-attachment-definitions?") && r.contains("watch=true"))
+        .unwrap();
+    let rv: u64 =
+        rewatch.split("resourceVersion=").nth(1).unwrap().split('&').next().unwrap().parse().unwrap();
+    // without bookmarks it would resume at n19, one version before the node w19 written after it
+    assert!(rv >= resumed_from, "the resume point moved with the bookmarks: {rewatch} (at {resumed_from})");
+}
+
 fn judge(policy: Policy) -> Arc<Judge> {
     Arc::new(Judge { policy: ArcSwap::from_pointee(policy), view: RwLock::new(View::new()) })
 }
@@ -277,7 +317,7 @@ fn openshift_objects(fake: &FakeApiServer) {
     for (i, sched) in [true, true, false].iter().enumerate() {
         fake.apply(support::node(&format!("w{i}"), *sched));
     }
-    fake.apply(support::cluster_network("10.132.0.0/14"));
+    fake.apply_with_status(support::cluster_network("10.132.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use support::{
-    fake_apiserver::{FakeApiServer, ResourceDef, openshift, plain_kubernetes},
+    fake_apiserver::{FakeApiServer, HcoRelease, ResourceDef, openshift, openshift_with, plain_kubernetes},
     run,
 };
 
@@ -40,7 +40,7 @@ fn recorded(path: &str) -> Vec<Value> {
 
 fn load(fake: &FakeApiServer, path: &str) {
     for object in recorded(path) {
-        fake.apply(object);
+        fake.apply_with_status(object);
     }
 }
 
@@ -114,14 +114,19 @@ async fn live_failures_match_the_recorded_cases() {
     }
 }
 
+/// OpenShift Virtualization with the HyperConverged CRD of an HCO release.
+fn virtualization_with(release: HcoRelease) -> Vec<ResourceDef> {
+    let mut defs = openshift_with(release);
+    defs.extend([PODS, KUBEVIRTS, VMIS]);
+    defs
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn v1_hyperconverged_is_read_through_discovery() {
-    let mut defs = virtualization();
-    defs.push(ResourceDef::HCO_V1);
-    let fake = FakeApiServer::start(defs).await;
+async fn a_v1_hyperconverged_is_read_where_v1_is_stored() {
+    // HCO 1.19: v1 stored, v1beta1 served; the object written through v1 has its settings only there
+    let fake = FakeApiServer::start(virtualization_with(HcoRelease::V1_19)).await;
     load(&fake, "tests/verify/healthy");
-    // only the v1 object exists; discovery prefers v1 (GA before beta)
-    fake.delete("hco.kubevirt.io/v1beta1", "HyperConverged", "openshift-cnv", "kubevirt-hyperconverged");
+    fake.delete("hco.kubevirt.io/v1", "HyperConverged", "openshift-cnv", "kubevirt-hyperconverged");
     load(&fake, "tests/verify/cases/hc-v1.yaml");
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = verify(&fake.write_kubeconfig(dir.path()), &[]).await;
@@ -130,14 +135,41 @@ async fn v1_hyperconverged_is_read_through_discovery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_v1beta1_hyperconverged_is_not_lost_to_discovery_preferring_v1() {
+    // HCO 1.18: v1beta1 stored, discovery prefers v1, whose reads are pruned of liveMigrationConfig;
+    // then HCO 1.19 makes v1 the storage version and the object, not yet rewritten, stays v1beta1
+    for upgrade in [false, true] {
+        let fake = FakeApiServer::start(virtualization_with(HcoRelease::V1_18)).await;
+        load(&fake, "tests/verify/healthy");
+        if upgrade {
+            fake.upgrade_hco(HcoRelease::V1_19);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (code, out, err) = verify(&fake.write_kubeconfig(dir.path()), &[]).await;
+        assert_eq!(code, 0, "upgrade {upgrade}: {out}{err}");
+        assert!(
+            line_of(&out, "hc-network")
+                .starts_with("PASS hc-network: HyperConverged openshift-cnv/kubevirt-hyperconverged")
+                && line_of(&out, "hc-network").contains("spec.liveMigrationConfig.network"),
+            "upgrade {upgrade}: {out}"
+        );
+        let (_, dumped, _) = from_files(&["tests/verify/healthy"], &[]).await;
+        assert_eq!(out, dumped, "upgrade {upgrade}: the live verdict is the dump's");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_vmis_are_listed_page_by_page() {
     let fake = FakeApiServer::start(virtualization()).await;
     load(&fake, "tests/verify/healthy");
     for i in 0..1100 {
-        fake.apply(serde_json::json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        // a VMI's status is virt-controller's, written through the status subresource
+        fake.apply_with_status(
+            serde_json::json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
             "metadata": {"name": format!("vm-{i:04}"), "namespace": "load"},
             "status": {"migrationState": {"sourceNode": "worker-0", "targetNode": "worker-1",
-                       "targetNodeAddress": "192.168.99.11", "completed": true}}}));
+                       "targetNodeAddress": "192.168.99.11", "completed": true}}}),
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = verify(&fake.write_kubeconfig(dir.path()), &[]).await;

@@ -20,7 +20,7 @@ fn cluster(fake: &FakeApiServer) {
     fake.apply(nad("tenant", "<img src=x onerror=alert(1)>", "10.51.0.0/24"));
     fake.apply(nad("tenant", "six", "fd10::/64"));
     fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
-    fake.apply(support::cluster_network("10.132.0.0/14"));
+    fake.apply_with_status(support::cluster_network("10.132.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
 }
 

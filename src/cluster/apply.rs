@@ -10,7 +10,10 @@ use std::collections::BTreeSet;
 
 use kube::runtime::watcher::Event;
 
-use crate::view::{Discovered, HcEntry, NadEntry, NadName, ReservedKind, View};
+use crate::{
+    policy::HcVersion,
+    view::{Discovered, HcRead, NadEntry, NadName, ReservedKind, View},
+};
 
 /// A cluster-wide object that only sets discovered cluster networks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,7 +46,8 @@ impl Singleton {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Nad(NadEntry),
-    Hc(HcEntry),
+    /// A HyperConverged as read through one version; the view merges the reads of each object.
+    Hc(HcRead),
     Node {
         name: String,
         runs_virt_handler: bool,
@@ -59,7 +63,7 @@ pub enum Item {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Key {
     Nad(NadName),
-    Hc { namespace: String, name: String },
+    Hc { namespace: String, name: String, through: HcVersion },
     Node(String),
     Singleton(Singleton),
 }
@@ -69,7 +73,11 @@ impl Item {
     pub fn key(&self) -> Key {
         match self {
             Item::Nad(e) => Key::Nad(e.key.clone()),
-            Item::Hc(e) => Key::Hc { namespace: e.namespace.clone(), name: e.name.clone() },
+            Item::Hc(r) => Key::Hc {
+                namespace: r.entry.namespace.clone(),
+                name: r.entry.name.clone(),
+                through: r.through,
+            },
             Item::Node { name, .. } => Key::Node(name.clone()),
             Item::Networks { source, .. } => Key::Singleton(*source),
         }
@@ -204,7 +212,7 @@ pub fn apply(view: &mut View, tracker: &mut Tracker, event: Event<Item>) -> Appl
 fn upsert(view: &mut View, item: Item) {
     match item {
         Item::Nad(entry) => view.upsert_nad(entry),
-        Item::Hc(entry) => view.upsert_hc(entry),
+        Item::Hc(read) => view.upsert_hc_read(read),
         Item::Node { name, runs_virt_handler } => view.upsert_node(name, runs_virt_handler),
         Item::Networks { source, found } => {
             for kind in source.kinds() {
@@ -224,9 +232,7 @@ fn remove(view: &mut View, key: &Key) {
         Key::Nad(name) => {
             view.remove_nad(name.namespace(), name.name());
         }
-        Key::Hc { namespace, name } => {
-            view.remove_hc(namespace, name);
-        }
+        Key::Hc { namespace, name, through } => view.remove_hc_read(namespace, name, *through),
         Key::Node(name) => view.remove_node(name),
         Key::Singleton(source) => {
             for kind in source.kinds() {
@@ -251,10 +257,19 @@ mod tests {
     }
 
     fn hc(network: Option<&str>) -> Item {
-        Item::Hc(HcEntry {
-            namespace: "openshift-cnv".into(),
-            name: "kubevirt-hyperconverged".into(),
-            network: network.map(str::to_owned),
+        hc_through(HcVersion::V1Beta1, network)
+    }
+
+    fn hc_through(through: HcVersion, network: Option<&str>) -> Item {
+        Item::Hc(HcRead {
+            entry: crate::view::HcEntry {
+                namespace: "openshift-cnv".into(),
+                name: "kubevirt-hyperconverged".into(),
+                network: network.map(str::to_owned),
+            },
+            through,
+            uid: "u".into(),
+            written_through: Some(HcVersion::V1Beta1),
         })
     }
 
@@ -362,6 +377,25 @@ mod tests {
         assert_eq!(view.hcs().count(), 1);
         let done = list(&mut view, &mut t, vec![]);
         assert_eq!(done, Applied::ListDone { removed: 1 });
+        assert_eq!(view.hcs().count(), 0);
+    }
+
+    #[test]
+    fn each_versions_watcher_relists_only_its_own_reads() {
+        let (mut view, mut beta, mut v1) = (View::new(), Tracker::default(), Tracker::default());
+        list(&mut view, &mut beta, vec![hc_through(HcVersion::V1Beta1, Some("mig"))]);
+        list(&mut view, &mut v1, vec![hc_through(HcVersion::V1, None)]);
+        assert_eq!(view.hcs_using("openshift-cnv", "mig").count(), 1, "the pruned v1 read hides nothing");
+        // the v1 watcher relists and still sees its (pruned) read: nothing of v1beta1's goes
+        assert_eq!(
+            list(&mut view, &mut v1, vec![hc_through(HcVersion::V1, None)]),
+            Applied::ListDone { removed: 0 }
+        );
+        assert_eq!(view.hcs_using("openshift-cnv", "mig").count(), 1);
+        // v1 is no longer served: its watcher clears its reads, the object stays
+        assert_eq!(v1.clear(&mut view), 1);
+        assert_eq!(view.hcs_using("openshift-cnv", "mig").count(), 1);
+        assert_eq!(beta.clear(&mut view), 1);
         assert_eq!(view.hcs().count(), 0);
     }
 

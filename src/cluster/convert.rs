@@ -28,12 +28,12 @@ pub fn nad(policy: &Policy, obj: &DynamicObject) -> Option<Item> {
     Some(Item::Nad(policy.nad_entry(obj)))
 }
 
-/// A HyperConverged, read at the settings path of the version it was watched as.
+/// A HyperConverged as read through the version it was watched as; the view merges the reads.
 pub fn hyperconverged(obj: &DynamicObject, version: HcVersion) -> Option<Item> {
     if object::name(obj).is_empty() {
         return None;
     }
-    Some(Item::Hc(feed::hc_entry(obj, version)))
+    Some(Item::Hc(feed::hc_read(obj, version)))
 }
 
 /// A node, by whether the policy's selector picks it as a virt-handler node.
@@ -145,15 +145,17 @@ mod tests {
     fn hyperconverged_is_read_at_its_version_path() {
         let v1 = obj(json!({"metadata":{"name":"hc","namespace":"openshift-cnv"},
             "spec":{"virtualization":{"liveMigrationConfig":{"network":"mig"}}}}));
-        let Some(Item::Hc(e)) = hyperconverged(&v1, HcVersion::V1) else { panic!() };
-        assert_eq!(e.network.as_deref(), Some("mig"));
-        // without a conversion webhook an object comes back in the layout it was stored in
-        let Some(Item::Hc(e)) = hyperconverged(&v1, HcVersion::V1Beta1) else { panic!() };
-        assert_eq!(e.network.as_deref(), Some("mig"));
+        let Some(Item::Hc(r)) = hyperconverged(&v1, HcVersion::V1) else { panic!() };
+        assert_eq!((r.entry.network.as_deref(), r.through), (Some("mig"), HcVersion::V1));
         let beta = obj(json!({"metadata":{"name":"hc","namespace":"openshift-cnv"},
             "spec":{"liveMigrationConfig":{"network":"mig"}}}));
-        let Some(Item::Hc(e)) = hyperconverged(&beta, HcVersion::V1Beta1) else { panic!() };
-        assert_eq!(e.network.as_deref(), Some("mig"));
+        let Some(Item::Hc(r)) = hyperconverged(&beta, HcVersion::V1Beta1) else { panic!() };
+        assert_eq!((r.entry.network.as_deref(), r.through), (Some("mig"), HcVersion::V1Beta1));
+        // as a real server answers a read through v1 of an object written through v1beta1: pruned
+        let pruned =
+            obj(json!({"metadata":{"name":"hc","namespace":"openshift-cnv"},"spec":{"featureGates":{}}}));
+        let Some(Item::Hc(r)) = hyperconverged(&pruned, HcVersion::V1) else { panic!() };
+        assert_eq!(r.entry.network, None);
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! Which of the watched resources the cluster serves: a plain Kubernetes cluster has no HyperConverged
 //! CRD and no OpenShift network config, and those watchers are simply not started (the policy's values
-//! stay in force). Discovery is repeated, so a CRD installed later is picked up.
+//! stay in force). Discovery is repeated, so a CRD installed later, or a version added or dropped by an
+//! operator upgrade, is picked up without a restart.
+//!
+//! HyperConvergeds are read through every served version mignet knows, not through the preferred
+//! one: the CRD has no conversion webhook, and a real API server prunes each read to the schema of the
+//! version read through. An object written through v1beta1 read through v1 (discovery's preference
+//! since HCO 1.18) has no live-migration settings left, and the mirror image holds from HCO 1.19 on.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroup, APIGroupList, APIResourceList};
 use kube::Client;
@@ -8,11 +14,46 @@ use kube::Client;
 use super::{ClusterError, Resource};
 use crate::policy::HcVersion;
 
-/// One watcher to run, with the API version it watches.
+/// The HyperConverged versions a watcher reads, each through a watch of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HcVersions {
+    pub v1beta1: bool,
+    pub v1: bool,
+}
+
+impl HcVersions {
+    /// Just one version.
+    pub fn only(version: HcVersion) -> Self {
+        match version {
+            HcVersion::V1Beta1 => HcVersions { v1beta1: true, v1: false },
+            HcVersion::V1 => HcVersions { v1beta1: false, v1: true },
+        }
+    }
+
+    /// The versions, v1beta1 first.
+    pub fn iter(self) -> impl Iterator<Item = HcVersion> {
+        [(self.v1beta1, HcVersion::V1Beta1), (self.v1, HcVersion::V1)]
+            .into_iter()
+            .filter_map(|(on, v)| on.then_some(v))
+    }
+
+    fn insert(&mut self, version: HcVersion) {
+        match version {
+            HcVersion::V1Beta1 => self.v1beta1 = true,
+            HcVersion::V1 => self.v1 = true,
+        }
+    }
+
+    fn is_empty(self) -> bool {
+        !self.v1beta1 && !self.v1
+    }
+}
+
+/// One watcher to run, with the API versions it watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watch {
     Nads,
-    HyperConvergeds(HcVersion),
+    HyperConvergeds(HcVersions),
     Nodes,
     ClusterNetwork,
     OperatorNetwork,
@@ -36,12 +77,31 @@ impl Watch {
     pub fn describe(self) -> &'static str {
         match self {
             Watch::Nads => "k8s.cni.cncf.io/v1 network-attachment-definitions",
-            Watch::HyperConvergeds(HcVersion::V1) => "hco.kubevirt.io/v1 hyperconvergeds",
-            Watch::HyperConvergeds(HcVersion::V1Beta1) => "hco.kubevirt.io/v1beta1 hyperconvergeds",
+            Watch::HyperConvergeds(HcVersions { v1beta1: true, v1: true }) => {
+                "hco.kubevirt.io/v1beta1 and v1 hyperconvergeds"
+            }
+            Watch::HyperConvergeds(HcVersions { v1: true, .. }) => "hco.kubevirt.io/v1 hyperconvergeds",
+            Watch::HyperConvergeds(_) => "hco.kubevirt.io/v1beta1 hyperconvergeds",
             Watch::Nodes => "v1 nodes (metadata)",
             Watch::ClusterNetwork => "config.openshift.io/v1 networks/cluster",
             Watch::OperatorNetwork => "operator.openshift.io/v1 networks/cluster",
             Watch::InstallConfig => "v1 configmaps kube-system/cluster-config-v1",
+        }
+    }
+
+    /// Why that version and shape is read, as `mignet view` and `/readyz?verbose` explain it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Watch::Nads => "the only version; spec.config is a string there, read as the CNI config",
+            Watch::HyperConvergeds(HcVersions { v1beta1: true, v1: true }) => {
+                "every served version: each read is pruned to its version's schema, which keeps the \
+                 live-migration settings at its own path, so each object is merged from its reads"
+            }
+            Watch::HyperConvergeds(_) => "the only served version mignet reads",
+            Watch::Nodes => "metadata only: labels pick the virt-handler nodes",
+            Watch::ClusterNetwork => "status: the pod, service and external IP networks in use",
+            Watch::OperatorNetwork => "spec.defaultNetwork: the OVN-Kubernetes internal subnets",
+            Watch::InstallConfig => "the machine network, from key install-config only",
         }
     }
 }
@@ -87,10 +147,21 @@ impl Served {
         if find(&NADS).is_some() {
             watches.push(Watch::Nads);
         }
-        match find(&HCO) {
-            Some("v1") => watches.push(Watch::HyperConvergeds(HcVersion::V1)),
-            Some(_) => watches.push(Watch::HyperConvergeds(HcVersion::V1Beta1)),
-            None => {}
+        let mut hco = HcVersions::default();
+        if let Some(group) = groups.groups.iter().find(|g| g.name == HCO.group) {
+            for gv in &group.versions {
+                let version = match gv.version.as_str() {
+                    "v1beta1" => HcVersion::V1Beta1,
+                    "v1" => HcVersion::V1,
+                    _ => continue,
+                };
+                if served(&gv.group_version, HCO.plural) {
+                    hco.insert(version);
+                }
+            }
+        }
+        if !hco.is_empty() {
+            watches.push(Watch::HyperConvergeds(hco));
         }
         if find(&CONFIG_NETWORK).is_some() {
             watches.push(Watch::ClusterNetwork);
@@ -134,12 +205,21 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
     let mut lists: Vec<(String, APIResourceList)> = Vec::new();
     for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK] {
         let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
-        let Some(version) = pick_version(group, w.versions) else { continue };
-        let gv = format!("{}/{version}", w.group);
-        match client.list_api_group_resources(&gv).await {
-            Ok(list) => lists.push((gv, list)),
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => return Err(ClusterError::Discovery { what: format!("GET /apis/{gv}"), source }),
+        // every known HyperConverged version (see the module docs), one version of the others
+        let versions: Vec<&str> = if w.group == HCO.group {
+            w.versions.iter().copied().filter(|v| group.versions.iter().any(|gv| gv.version == *v)).collect()
+        } else {
+            pick_version(group, w.versions).into_iter().collect()
+        };
+        for version in versions {
+            let gv = format!("{}/{version}", w.group);
+            match client.list_api_group_resources(&gv).await {
+                Ok(list) => lists.push((gv, list)),
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(source) => {
+                    return Err(ClusterError::Discovery { what: format!("GET /apis/{gv}"), source });
+                }
+            }
         }
     }
     Ok(Served::from_discovery(&groups, |gv, plural| {
@@ -186,27 +266,50 @@ mod tests {
             s.watches,
             vec![
                 Watch::Nads,
-                Watch::HyperConvergeds(HcVersion::V1Beta1),
+                Watch::HyperConvergeds(HcVersions::only(HcVersion::V1Beta1)),
                 Watch::Nodes,
                 Watch::ClusterNetwork,
                 Watch::OperatorNetwork,
                 Watch::InstallConfig
             ]
         );
-        assert_eq!(s.get(Resource::HyperConvergeds), Some(Watch::HyperConvergeds(HcVersion::V1Beta1)));
+        assert_eq!(
+            s.get(Resource::HyperConvergeds),
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1Beta1)))
+        );
     }
 
     #[test]
-    fn hyperconverged_version_follows_the_servers_preference() {
+    fn hyperconvergeds_are_read_through_every_served_version_whatever_discovery_prefers() {
+        let watch_both = Watch::HyperConvergeds(HcVersions { v1beta1: true, v1: true });
+        let both = Some(watch_both);
         let pick = |versions: &[&str], preferred: &str| {
             let g = groups(json!({"groups": [group("hco.kubevirt.io", versions, preferred)]}));
             Served::from_discovery(&g, all_served).get(Resource::HyperConvergeds)
         };
-        assert_eq!(pick(&["v1", "v1beta1"], "v1"), Some(Watch::HyperConvergeds(HcVersion::V1)));
-        assert_eq!(pick(&["v1", "v1beta1"], "v1beta1"), Some(Watch::HyperConvergeds(HcVersion::V1Beta1)));
-        // a preferred version mignet does not read: fall back to the first known one served
-        assert_eq!(pick(&["v2", "v1beta1"], "v2"), Some(Watch::HyperConvergeds(HcVersion::V1Beta1)));
+        // HCO 1.17: v1beta1 only; 1.18: both, v1 preferred, v1beta1 stored; 1.19: both, v1 stored
+        assert_eq!(
+            pick(&["v1beta1"], "v1beta1"),
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1Beta1)))
+        );
+        assert_eq!(pick(&["v1", "v1beta1"], "v1"), both);
+        assert_eq!(pick(&["v1", "v1beta1"], "v1beta1"), both);
+        assert_eq!(pick(&["v1"], "v1"), Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1))));
+        // versions mignet cannot read are left out
+        assert_eq!(
+            pick(&["v2", "v1beta1"], "v2"),
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1Beta1)))
+        );
         assert_eq!(pick(&["v2"], "v2"), None);
+        // a version whose resource list lacks hyperconvergeds (being removed) is not watched
+        let g = groups(json!({"groups": [group("hco.kubevirt.io", &["v1", "v1beta1"], "v1")]}));
+        let s = Served::from_discovery(&g, |gv, _| gv == "hco.kubevirt.io/v1");
+        assert_eq!(
+            s.get(Resource::HyperConvergeds),
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1)))
+        );
+        assert_eq!(watch_both.describe(), "hco.kubevirt.io/v1beta1 and v1 hyperconvergeds");
+        assert!(watch_both.reason().contains("pruned"));
     }
 
     #[test]

@@ -225,39 +225,82 @@ enum Restart {
     Stop,
 }
 
+/// One stream of a watcher: HyperConvergeds have one per served version, the others one.
+type Part = Option<HcVersion>;
+
 async fn run_watch(
     shared: Arc<Shared>,
     resource: Resource,
     mut target: channel::Receiver<Option<Watch>>,
     mut policy_rx: channel::Receiver<Arc<Policy>>,
 ) {
-    let mut tracker = Tracker::default();
+    // each part keeps its own tracker, so one version's relist never drops another's reads
+    let mut trackers: Vec<(Part, Tracker)> = Vec::new();
     let mut policy = policy_rx.borrow_and_update().clone();
     let mut policy_open = true;
     let mut failing = false;
     loop {
         let Some(watch) = *target.borrow_and_update() else { break };
-        let mut stream = open(&shared.client, watch, policy.clone());
+        let parts = parts(watch);
+        let gone: Vec<Tracker> = {
+            let (keep, gone): (Vec<_>, Vec<_>) = trackers.drain(..).partition(|(p, _)| parts.contains(p));
+            trackers = keep;
+            gone.into_iter().map(|(_, t)| t).collect()
+        };
+        if !gone.is_empty() {
+            let mut view = shared.judge.view.write().unwrap_or_else(|p| p.into_inner());
+            for mut t in gone {
+                t.clear(&mut view);
+            }
+        }
+        for part in &parts {
+            if !trackers.iter().any(|(p, _)| p == part) {
+                trackers.push((*part, Tracker::default()));
+            }
+        }
+        // the resource counts as listed once every part has listed since these streams opened
+        let mut listed: Vec<Part> = Vec::new();
+        let mut stream = futures::stream::select_all(
+            parts
+                .iter()
+                .map(|part| open(&shared.client, watch, *part, policy.clone()).map(move |e| (*part, e))),
+        );
         let resync = sleep_or_never(shared.settings.resync_interval);
         tokio::pin!(resync);
         let restart = loop {
             tokio::select! {
                 next = stream.next() => match next {
-                    Some(Ok(event)) => {
-                        let applied = {
+                    Some((part, Ok(event))) => {
+                        let (applied, objects) = {
                             let mut view = shared.judge.view.write().unwrap_or_else(|p| p.into_inner());
-                            apply::apply(&mut view, &mut tracker, event)
+                            let tracker = &mut trackers.iter_mut().find(|(p, _)| *p == part).expect("a tracker per part").1;
+                            let applied = apply::apply(&mut view, tracker, event);
+                            let objects = match resource {
+                                // one object, read through several versions
+                                Resource::HyperConvergeds => view.hcs().count(),
+                                _ => trackers.iter().map(|(_, t)| t.len()).sum(),
+                            };
+                            (applied, objects)
                         };
-                        shared.status.record(resource, applied, tracker.len(), Instant::now());
+                        let applied = match applied {
+                            Applied::ListDone { removed } => {
+                                if !listed.contains(&part) {
+                                    listed.push(part);
+                                }
+                                if listed.len() == parts.len() { Applied::ListDone { removed } } else { Applied::Listed }
+                            }
+                            other => other,
+                        };
+                        shared.status.record(resource, applied, objects, Instant::now());
                         if failing && applied != Applied::ListStarted {
                             tracing::info!(resource = resource.name(), "watch delivers again");
                             failing = false;
                         }
                         if let Applied::ListDone { removed } = applied {
-                            tracing::debug!(resource = resource.name(), objects = tracker.len(), removed, "listed");
+                            tracing::debug!(resource = resource.name(), objects, removed, "listed");
                         }
                     }
-                    Some(Err(e)) => {
+                    Some((_, Err(e))) => {
                         if !failing {
                             tracing::warn!(
                                 resource = resource.name(), error = %e,
@@ -294,11 +337,19 @@ async fn run_watch(
             }
         }
     }
-    let removed = {
+    let removed: usize = {
         let mut view = shared.judge.view.write().unwrap_or_else(|p| p.into_inner());
-        tracker.clear(&mut view)
+        trackers.iter_mut().map(|(_, t)| t.clear(&mut view)).sum()
     };
     tracing::debug!(resource = resource.name(), removed, "stopped watching");
+}
+
+/// The streams a watch is made of.
+fn parts(watch: Watch) -> Vec<Part> {
+    match watch {
+        Watch::HyperConvergeds(versions) => versions.iter().map(Some).collect(),
+        _ => vec![None],
+    }
 }
 
 async fn sleep_or_never(after: Option<Duration>) {
@@ -338,8 +389,9 @@ fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiReso
     }
 }
 
-/// The watch stream of one resource, with kube's default backoff, already turned into view items.
-fn open(client: &Client, watch: Watch, policy: Arc<Policy>) -> Events {
+/// The watch stream of one resource (of one version, for HyperConvergeds), with kube's default
+/// backoff, already turned into view items.
+fn open(client: &Client, watch: Watch, part: Part, policy: Arc<Policy>) -> Events {
     let all = watcher::Config::default();
     let named = |name: &str| watcher::Config::default().fields(&format!("metadata.name={name}"));
     match watch {
@@ -354,7 +406,8 @@ fn open(client: &Client, watch: Watch, policy: Arc<Policy>) -> Events {
                 convert::nad(&policy, o)
             })
         }
-        Watch::HyperConvergeds(version) => {
+        Watch::HyperConvergeds(_) => {
+            let version = part.unwrap_or(HcVersion::V1Beta1);
             let v = match version {
                 HcVersion::V1 => "v1",
                 HcVersion::V1Beta1 => "v1beta1",
@@ -451,6 +504,7 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::discovery::HcVersions;
 
     fn policy(yaml: &str) -> Policy {
         Policy::from_yaml(yaml).unwrap()
@@ -478,14 +532,21 @@ mod tests {
             Watch::Nads,
             Watch::Nodes,
             Watch::OperatorNetwork,
-            Watch::HyperConvergeds(HcVersion::V1),
+            Watch::HyperConvergeds(HcVersions::only(HcVersion::V1)),
             Watch::ClusterNetwork,
             Watch::InstallConfig,
         ] {
             assert!(!reads_policy(w, &base, &unrelated), "{w:?}");
             assert!(!reads_policy(w, &base, &base.clone()), "{w:?}");
         }
-        assert!(!reads_policy(Watch::HyperConvergeds(HcVersion::V1), &base, &ns));
+        assert!(!reads_policy(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1)), &base, &ns));
+    }
+
+    #[test]
+    fn hyperconvergeds_watch_a_stream_per_version() {
+        let both = HcVersions { v1beta1: true, v1: true };
+        assert_eq!(parts(Watch::HyperConvergeds(both)), vec![Some(HcVersion::V1Beta1), Some(HcVersion::V1)]);
+        assert_eq!(parts(Watch::Nads), vec![None]);
     }
 
     #[test]

@@ -11,12 +11,12 @@ use serde_json::Value;
 use super::status::ResourceReport;
 use crate::{
     policy::{
-        Policy,
+        HcVersion, Policy,
         cni::NetConf,
         free::{self, Family, Wanted},
         ranges,
     },
-    view::{NadEntry, View},
+    view::{HcRead, NadEntry, View},
 };
 
 /// How many overlapping owners one line names before summarising the rest.
@@ -139,6 +139,11 @@ pub struct HcLine {
     pub namespace: String,
     pub name: String,
     pub network: Option<String>,
+    /// Live view: the version whose read gave the network, of those it was read through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings_from: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read_through: Vec<&'static str>,
     /// `spec.liveMigrationConfig` as written, where the objects were at hand (`mignet check`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_migration_config: Option<serde_json::Map<String, Value>>,
@@ -170,11 +175,21 @@ impl Report {
         find_overlaps(&mut lines);
         let hyper_convergeds = view
             .hcs()
-            .map(|hc| HcLine {
-                namespace: hc.namespace.clone(),
-                name: hc.name.clone(),
-                network: hc.network.clone(),
-                live_migration_config: None,
+            .map(|hc| {
+                let reads = view.hc_reads(&hc.namespace, &hc.name);
+                let version = |v: HcVersion| v.api_version().trim_start_matches("hco.kubevirt.io/");
+                HcLine {
+                    namespace: hc.namespace.clone(),
+                    name: hc.name.clone(),
+                    network: hc.network.clone(),
+                    settings_from: HcRead::pick(reads).map(|i| version(reads[i].through)),
+                    read_through: {
+                        let mut through: Vec<HcVersion> = reads.iter().map(|r| r.through).collect();
+                        through.sort();
+                        through.into_iter().map(version).collect()
+                    },
+                    live_migration_config: None,
+                }
             })
             .collect();
         let mut report = Report {
@@ -246,7 +261,15 @@ impl Report {
                 Some(n) => format!("live-migration network {}/{n}", hc.namespace),
                 None => "no dedicated live-migration network (the pod network is used)".to_owned(),
             };
-            let _ = writeln!(out, "HyperConverged {}/{}: {network}", hc.namespace, hc.name);
+            let _ = write!(out, "HyperConverged {}/{}: {network}", hc.namespace, hc.name);
+            if let Some(from) = hc.settings_from {
+                let _ = write!(
+                    out,
+                    " (settings read through {from}; read through {})",
+                    hc.read_through.join(", ")
+                );
+            }
+            out.push('\n');
         }
         for r in &self.resources {
             let _ = writeln!(out, "{}", resource_line(r));
@@ -288,6 +311,9 @@ fn resource_line(r: &ResourceReport) -> String {
     );
     if let Some(e) = &r.error {
         let _ = write!(s, ", last error: {e}");
+    }
+    if let Some(why) = r.reason {
+        let _ = write!(s, " ({why})");
     }
     s
 }
@@ -603,6 +629,7 @@ mod tests {
                 resource: "network-attachment-definitions",
                 present: true,
                 watching: Some("k8s.cni.cncf.io/v1 network-attachment-definitions"),
+                reason: Some("the only version"),
                 synced: true,
                 staleness_seconds: Some(0.0),
                 objects: 3,
@@ -623,8 +650,38 @@ mod tests {
         assert!(text.contains(
             "HyperConverged openshift-cnv/kubevirt-hyperconverged: live-migration network openshift-cnv/migration-bridge"
         ));
-        assert!(text.contains("watch k8s.cni.cncf.io/v1 network-attachment-definitions: synced, 3 objects"));
+        assert!(text.contains(
+            "watch k8s.cni.cncf.io/v1 network-attachment-definitions: synced, 3 objects (the only version)"
+        ));
         assert!(text.contains("watch hyperconvergeds: not served by this cluster"));
+    }
+
+    #[test]
+    fn a_live_hyperconverged_says_which_read_carried_its_settings() {
+        use crate::view::HcRead;
+        let mut v = View::new();
+        for (through, network) in [(HcVersion::V1, None), (HcVersion::V1Beta1, Some("migration-bridge"))] {
+            v.upsert_hc_read(HcRead {
+                entry: HcEntry {
+                    namespace: "openshift-cnv".into(),
+                    name: "kubevirt-hyperconverged".into(),
+                    network: network.map(str::to_owned),
+                },
+                through,
+                uid: "u".into(),
+                written_through: Some(HcVersion::V1Beta1),
+            });
+        }
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        assert_eq!(r.hyper_convergeds[0].settings_from, Some("v1beta1"));
+        assert!(
+            r.to_text().contains(
+                "live-migration network openshift-cnv/migration-bridge (settings read through v1beta1; \
+                 read through v1beta1, v1)"
+            ),
+            "{}",
+            r.to_text()
+        );
     }
 
     #[test]

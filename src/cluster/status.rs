@@ -42,6 +42,9 @@ pub struct ResourceReport {
     /// What is watched, e.g. `hco.kubevirt.io/v1beta1 hyperconvergeds`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watching: Option<&'static str>,
+    /// Why that version and shape is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
     /// Whether its initial list completed.
     pub synced: bool,
     /// Seconds since the last event or completed (re)list (since the watch started, before the first).
@@ -60,6 +63,7 @@ impl ResourceReport {
             resource,
             present: false,
             watching: None,
+            reason: None,
             synced: false,
             staleness_seconds: None,
             objects: 0,
@@ -157,6 +161,7 @@ impl Status {
                     resource: r.name(),
                     present: true,
                     watching: Some(s.watch.describe()),
+                    reason: Some(s.watch.reason()),
                     synced: s.synced,
                     staleness_seconds: Some(
                         now.saturating_duration_since(s.last_ok.unwrap_or(s.started)).as_secs_f64(),
@@ -213,6 +218,9 @@ impl Status {
                 if let Some(w) = r.watching {
                     let _ = write!(out, " watching={w:?}");
                 }
+                if let Some(why) = r.reason {
+                    let _ = write!(out, " why={why:?}");
+                }
                 if let Some(e) = &r.error {
                     let _ = write!(out, " last_error={e:?}");
                 }
@@ -229,7 +237,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::policy::HcVersion;
+    use crate::{cluster::discovery::HcVersions, policy::HcVersion};
 
     #[test]
     fn not_ready_before_discovery() {
@@ -263,7 +271,11 @@ mod tests {
         s.record(Resource::Nodes, Applied::ListStarted, 2, t0);
         assert!(s.ready());
         // a CRD installed later does not take readiness back while it lists
-        s.set_watch(Resource::HyperConvergeds, Some(Watch::HyperConvergeds(HcVersion::V1)), t0);
+        s.set_watch(
+            Resource::HyperConvergeds,
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1))),
+            t0,
+        );
         assert!(s.ready());
         assert_eq!(s.pending(), "hyperconvergeds (still listing)");
     }
@@ -272,7 +284,11 @@ mod tests {
     fn a_resource_not_served_does_not_count() {
         let s = Status::new();
         let t0 = Instant::now();
-        s.set_watch(Resource::HyperConvergeds, Some(Watch::HyperConvergeds(HcVersion::V1)), t0);
+        s.set_watch(
+            Resource::HyperConvergeds,
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1))),
+            t0,
+        );
         s.set_watch(Resource::HyperConvergeds, None, t0);
         s.discovery(Ok(()));
         assert!(s.ready());
@@ -310,9 +326,17 @@ mod tests {
         let s = Status::new();
         let t0 = Instant::now();
         s.discovery(Ok(()));
-        s.set_watch(Resource::HyperConvergeds, Some(Watch::HyperConvergeds(HcVersion::V1Beta1)), t0);
+        s.set_watch(
+            Resource::HyperConvergeds,
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1Beta1))),
+            t0,
+        );
         s.record(Resource::HyperConvergeds, Applied::ListDone { removed: 0 }, 1, t0);
-        s.set_watch(Resource::HyperConvergeds, Some(Watch::HyperConvergeds(HcVersion::V1)), t0);
+        s.set_watch(
+            Resource::HyperConvergeds,
+            Some(Watch::HyperConvergeds(HcVersions::only(HcVersion::V1))),
+            t0,
+        );
         assert!(s.ready());
         assert_eq!(s.report(t0)[1].watching, Some("hco.kubevirt.io/v1 hyperconvergeds"));
     }
@@ -333,7 +357,8 @@ mod tests {
         assert_eq!(
             lines[1],
             "[+]network-attachment-definitions present=true synced=true objects=3 staleness_seconds=1.5 \
-             watching=\"k8s.cni.cncf.io/v1 network-attachment-definitions\""
+             watching=\"k8s.cni.cncf.io/v1 network-attachment-definitions\" \
+             why=\"the only version; spec.config is a string there, read as the CNI config\""
         );
         assert_eq!(lines[2], "[+]hyperconvergeds present=false");
         assert!(lines[3].starts_with("[-]nodes present=true synced=false objects=0"), "{}", lines[3]);

@@ -5,10 +5,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use kube::core::DynamicObject;
 use mignet::{
-    input::{self, Document},
-    policy::{Kind, Policy, feed},
+    input::{self, Document, InputError, Position},
+    policy::{
+        Finding, Kind, Policy, Rule,
+        decision::msg,
+        feed,
+        object::{self, Shaped},
+    },
+    text::printable,
     view::View,
 };
+use serde_json::Value;
 
 /// The policy from `--policy`, or the defaults.
 pub fn policy(path: Option<&Path>) -> Result<Policy> {
@@ -78,4 +85,207 @@ fn convert(doc: Document) -> Result<Option<Located>> {
 /// The fixed view of a set of objects, as `check`, `review` and a `--cluster off` server build it.
 pub fn view(policy: &Policy, objects: &[Located]) -> View {
     feed::view_of(policy, objects.iter().map(|o| &o.object))
+}
+
+/// A file or document `check` could not judge, and why.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub at: Position,
+    pub message: String,
+}
+
+/// An object `check` judges, with what reading it already found.
+pub struct Read {
+    pub located: Located,
+    pub at: Position,
+    /// `object-schema` denials: fields left out because the API server would refuse their type.
+    pub schema: Vec<Finding>,
+    /// Warnings about how the object was placed (a NAD without a namespace).
+    pub placement: Vec<Finding>,
+}
+
+/// One item of a `check` run, in input order.
+pub enum Item {
+    Object(Box<Read>),
+    Error(Unreadable),
+}
+
+/// What `check` reads: the objects to judge and the cluster state, with kubectl's namespace
+/// conventions applied (see [`place_nad`]) and every unreadable part kept as an error, in order.
+pub struct CheckInput {
+    pub items: Vec<Item>,
+    /// Objects of the `--cluster-state` files (view only).
+    pub state: Vec<Located>,
+    /// Problems in the `--cluster-state` files.
+    pub state_errors: Vec<Unreadable>,
+}
+
+/// Reads the inputs and cluster state of `mignet check`, never stopping at a bad file or document.
+/// `namespace` is `-n`: it fills in objects without a namespace, and an object in another namespace
+/// is an error, as `kubectl apply -n` refuses it.
+pub fn read_for_check(
+    policy: &Policy,
+    inputs: &[PathBuf],
+    state: &[PathBuf],
+    namespace: Option<&str>,
+) -> CheckInput {
+    let mut items = Vec::new();
+    for path in inputs {
+        read_all(policy, path, namespace, &mut items);
+    }
+    let mut state_items = Vec::new();
+    for path in state {
+        read_all(policy, path, None, &mut state_items);
+    }
+    let (mut state, mut state_errors) = (Vec::new(), Vec::new());
+    for item in state_items {
+        match item {
+            Item::Object(read) => state.push(read.located),
+            Item::Error(e) => state_errors.push(e),
+        }
+    }
+    // A NAD without a namespace is placed by what it is, which may depend on the HyperConvergeds read.
+    let hcs = feed::view_of(
+        policy,
+        items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Object(r) => Some(&r.located.object),
+                Item::Error(_) => None,
+            })
+            .chain(state.iter().map(|l| &l.object))
+            .filter(|o| matches!(Kind::of(o), Kind::HyperConverged(_))),
+    );
+    for item in &mut items {
+        if let Item::Object(read) = item
+            && let Some(warning) = place_nad(policy, &hcs, &mut read.located.object)
+        {
+            read.placement.push(warning);
+        }
+    }
+    for located in &mut state {
+        place_nad(policy, &hcs, &mut located.object);
+    }
+    CheckInput { items, state, state_errors }
+}
+
+fn read_all(policy: &Policy, path: &Path, namespace: Option<&str>, items: &mut Vec<Item>) {
+    let _ = input::visit_path_all(path, &mut |item| {
+        match item {
+            Ok(doc) => {
+                if let Some(item) = check_item(policy, doc, namespace) {
+                    items.push(item);
+                }
+            }
+            Err(e) => items.push(Item::Error(unreadable(&e))),
+        }
+        Ok::<_, ()>(())
+    });
+}
+
+fn unreadable(e: &InputError) -> Unreadable {
+    let at = e.position();
+    let text = e.to_string();
+    let message = text.strip_prefix(&format!("{at}: ")).unwrap_or(&text).to_owned();
+    Unreadable { at, message }
+}
+
+/// A document as `check` judges it: kinds mignet does not read are skipped, unrendered templates and
+/// objects `kubectl apply -n` would refuse are errors, fields of the wrong type are left out.
+fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option<Item> {
+    let at = Position { file: doc.source.clone(), line: Some(doc.line), column: None };
+    let source = format!("{}:{}", doc.source, doc.line);
+    let field = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    let kind = Kind::from_api_version(&field("apiVersion"), &field("kind"));
+    if kind == Kind::Other {
+        return None;
+    }
+    let name = doc.value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("<unnamed>");
+    let who = format!("{} {}", field("kind"), printable(name));
+    if let Some((path, text)) = templated(&doc.value, String::new()) {
+        let message = format!(
+            "{}: {path} holds an unrendered template {}: {}",
+            who,
+            msg::quote(&text),
+            input::RENDER_FIRST
+        );
+        return Some(Item::Error(Unreadable { at, message }));
+    }
+    let Shaped { mut object, problems } = object::shaped(doc.value);
+    let namespaced = matches!(kind, Kind::Nad | Kind::HyperConverged(_));
+    if let (Some(given), true) = (namespace, namespaced) {
+        match object::namespace(&object) {
+            "" => object.metadata.namespace = Some(given.to_owned()),
+            ns if ns != given => {
+                let message = format!(
+                    "{}: the namespace from the provided object {} does not match the namespace {} given \
+                     with -n: kubectl refuses to apply it (pass -n {ns}, or drop metadata.namespace)",
+                    who,
+                    msg::quote(ns),
+                    msg::quote(given),
+                );
+                return Some(Item::Error(Unreadable { at, message }));
+            }
+            _ => {}
+        }
+    }
+    if matches!(kind, Kind::HyperConverged(_)) && object::namespace(&object).is_empty() {
+        // HCO refuses a HyperConverged outside its own namespace: that is where it would live
+        object.metadata.namespace = Some(policy.migration_namespace().to_owned());
+    }
+    Some(Item::Object(Box::new(Read {
+        located: Located { source, object },
+        at,
+        schema: problems,
+        placement: Vec::new(),
+    })))
+}
+
+/// The first string holding a Go template action, with its field path; annotations (a
+/// last-applied-configuration), managed fields and status are what a cluster wrote, not a template.
+fn templated(v: &Value, path: String) -> Option<(String, String)> {
+    if ["metadata.annotations", "metadata.managedFields", "status"].contains(&path.as_str()) {
+        return None;
+    }
+    match v {
+        Value::String(s) if input::looks_templated(s) => {
+            Some((if path.is_empty() { "the document".into() } else { path }, s.clone()))
+        }
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| templated(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") })),
+        Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, v)| templated(v, format!("{path}[{i}]")))
+        }
+        _ => None,
+    }
+}
+
+/// kubectl's conventions for a NAD read without a namespace, where `-n` gave none: it lands in
+/// whatever namespace is current when it is applied, so it gets a warning and is judged by what it
+/// is: in the migration namespace if it is a migration NAD, as another network otherwise. (A
+/// HyperConverged can only live in the operator's namespace, so [`check_item`] puts it there.)
+fn place_nad(policy: &Policy, hcs: &View, obj: &mut DynamicObject) -> Option<Finding> {
+    if Kind::of(obj) != Kind::Nad || !object::namespace(obj).is_empty() {
+        return None;
+    }
+    let want = policy.migration_namespace().to_owned();
+    let mut there = obj.clone();
+    there.metadata.namespace = Some(want.clone());
+    let message = match policy.migration_reason(&there, hcs) {
+        Some(_) => {
+            *obj = there;
+            format!(
+                "not set: kubectl puts the NAD in the current namespace; a live-migration NAD must be in {q}, \
+                 so it is judged there: set namespace: {want}, or apply it with -n {want}",
+                q = msg::quote(&want)
+            )
+        }
+        None => {
+            "not set: kubectl puts the NAD in the current namespace (-n, or the context's); it is judged \
+                 as a network other than the live-migration one, wherever it lands"
+                .to_owned()
+        }
+    };
+    Some(Finding { rule: Rule::NadNamespace, field: "metadata.namespace".into(), message })
 }

@@ -16,14 +16,15 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::{
     cluster::report::{FreeSubnets, MigrationNetwork, Owner, RangeLine, Report},
-    policy::{Rule, free::Family, ranges},
+    policy::{free::Family, ranges},
 };
 
 /// One `mignet check` finding, located in its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckFinding {
     pub level: Level,
-    pub rule: Rule,
+    /// A rule id, or the id the check gives a file it could not read.
+    pub rule: String,
     /// `path:line` of the object's document.
     pub location: String,
     /// `Kind namespace/name`.
@@ -714,7 +715,7 @@ mod tests {
     use super::*;
     use crate::{
         cluster::report::NodeHost,
-        policy::Policy,
+        policy::{Policy, Rule},
         view::{HcEntry, NadEntry, NadName, View},
     };
 
@@ -767,7 +768,7 @@ mod tests {
         let r = report(|_| {});
         let findings = [CheckFinding {
             level: Level::Error,
-            rule: Rule::NadMaster,
+            rule: Rule::NadMaster.id().to_owned(),
             location: "nad.yaml:3".into(),
             object: "NetworkAttachmentDefinition openshift-cnv/x".into(),
             field: "spec.config.master".into(),

@@ -16,13 +16,17 @@ impl<'de> Deserialize<'de> for Root {
 }
 
 /// Hands on every value of a JSON text as soon as it is parsed.
-pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
+/// A syntax error ends the text: JSON has no document marker to start again from.
+pub(super) fn visit<E>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
     let lines = LineIndex::new(text);
     let bytes = text.as_bytes();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Root>();
     let mut end = 0;
     while let Some(next) = stream.next() {
-        let Root(value) = next.map_err(|e| error(file, e))?;
+        let Root(value) = match next {
+            Ok(root) => root,
+            Err(e) => return emit(Err(error(file, e))),
+        };
         let start = skip_ws(bytes, end);
         end = stream.byte_offset();
         let item_lines = item_offsets(bytes, start)
@@ -30,7 +34,7 @@ pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit
             .into_iter()
             .map(|offset| lines.line_of(offset))
             .collect();
-        emit(Parsed { line: lines.line_of(first_key(bytes, start)), value, item_lines })?;
+        emit(Ok(Parsed { line: lines.line_of(first_key(bytes, start)), value, item_lines }))?;
     }
     Ok(())
 }

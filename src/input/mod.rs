@@ -126,6 +126,25 @@ pub enum InputError {
     ItemNotAnObject { at: Position, kind: String, index: usize, found: &'static str },
 }
 
+impl InputError {
+    /// Where the problem is: the file, and the line and column when known.
+    pub fn position(&self) -> Position {
+        let whole =
+            |path: &Path| Position { file: path.display().to_string().into(), line: None, column: None };
+        match self {
+            InputError::Io { path, .. } | InputError::TooLarge { path, .. } => whole(path),
+            InputError::ParserThread { file, .. } => {
+                Position { file: file.clone(), line: None, column: None }
+            }
+            InputError::Utf8 { at, .. }
+            | InputError::Yaml { at, .. }
+            | InputError::Json { at, .. }
+            | InputError::NotAnObject { at, .. }
+            | InputError::ItemNotAnObject { at, .. } => at.clone(),
+        }
+    }
+}
+
 /// Reads a file, or a directory recursively (*.yaml, *.yml, *.json; sorted by path for
 /// deterministic output), or "-" = stdin.
 ///
@@ -138,27 +157,46 @@ pub fn read_path(path: &Path) -> Result<Vec<Document>, InputError> {
 /// What [`visit_path`] hands each document to; an error from it stops the reading.
 pub type Sink<'a, E> = dyn FnMut(Document) -> Result<(), E> + Send + 'a;
 
+/// What [`visit_path_all`] hands on: each document, or why a file or part of one could not be read.
+pub type ItemSink<'a, E> = dyn FnMut(Result<Document, InputError>) -> Result<(), E> + Send + 'a;
+
 /// Reads what [`read_path`] reads, handing each document to `sink` as soon as it is parsed, so a
 /// dump of a large cluster never sits in memory whole: only one file's text and one document do
-/// (a `List` is parsed whole, then handed over item by item).
+/// (a `List` is parsed whole, then handed over item by item). The first input error stops it.
 pub fn visit_path<E>(path: &Path, sink: &mut Sink<'_, E>) -> Result<(), E>
 where
     E: From<InputError> + Send,
 {
+    visit_path_all(path, &mut |item| sink(item?))
+}
+
+/// Like [`visit_path`], but an unreadable file or document does not end the reading: it is handed
+/// on as an error and the reading goes on with the next file, the next YAML document (after the
+/// next `---` line) or the next `List` item. Only an error returned by `sink` stops it.
+pub fn visit_path_all<E: Send>(path: &Path, sink: &mut ItemSink<'_, E>) -> Result<(), E> {
     if path == Path::new("-") {
-        let bytes = read_limited(std::io::stdin().lock(), Path::new(STDIN_NAME), MAX_INPUT_BYTES)?;
-        return visit_bytes(STDIN_NAME, &bytes, Format::Auto, sink);
+        return match read_limited(std::io::stdin().lock(), Path::new(STDIN_NAME), MAX_INPUT_BYTES) {
+            Ok(bytes) => visit_bytes_all(STDIN_NAME, &bytes, Format::Auto, sink),
+            Err(e) => sink(Err(e)),
+        };
     }
     let io = |source| InputError::Io { path: path.to_owned(), source };
-    let files = if std::fs::metadata(path).map_err(io)?.is_dir() {
-        walk::manifest_files(path)?
-    } else {
-        vec![path.to_owned()]
+    let files = match std::fs::metadata(path).map_err(io) {
+        Ok(meta) if meta.is_dir() => match walk::manifest_files(path) {
+            Ok(files) => files,
+            Err(e) => return sink(Err(e)),
+        },
+        Ok(_) => vec![path.to_owned()],
+        Err(e) => return sink(Err(e)),
     };
     for file in files {
         let io = |source| InputError::Io { path: file.clone(), source };
-        let bytes = read_limited(std::fs::File::open(&file).map_err(io)?, &file, MAX_INPUT_BYTES)?;
-        visit_bytes(&file.display().to_string(), &bytes, format_for(&file), sink)?;
+        let bytes =
+            std::fs::File::open(&file).map_err(io).and_then(|f| read_limited(f, &file, MAX_INPUT_BYTES));
+        match bytes {
+            Ok(bytes) => visit_bytes_all(&file.display().to_string(), &bytes, format_for(&file), sink)?,
+            Err(e) => sink(Err(e))?,
+        }
     }
     Ok(())
 }
@@ -204,20 +242,62 @@ where
     Ok(items)
 }
 
-/// [`read_bytes`], handing each document to `sink` as it is parsed.
+/// [`read_bytes`], handing each document to `sink` as it is parsed; the first input error stops it.
 pub fn visit_bytes<E>(source: &str, bytes: &[u8], format: Format, sink: &mut Sink<'_, E>) -> Result<(), E>
 where
     E: From<InputError> + Send,
 {
-    let file: Arc<str> = source.into();
-    let text = decode(&file, bytes)?;
-    let mut emit = |parsed: Parsed| expand(&file, parsed, sink);
-    with_parser_stack(|| parse(&file, text, format, &mut emit))
-        .map_err(|source| InputError::ParserThread { file: file.clone(), source })?
+    visit_bytes_all(source, bytes, format, &mut |item| sink(item?))
 }
 
-/// Receives each top-level document as its parser finishes it.
-type Emit<'a, E> = dyn FnMut(Parsed) -> Result<(), E> + Send + 'a;
+/// [`read_bytes`] going on past unreadable documents, as [`visit_path_all`] does.
+pub fn visit_bytes_all<E: Send>(
+    source: &str,
+    bytes: &[u8],
+    format: Format,
+    sink: &mut ItemSink<'_, E>,
+) -> Result<(), E> {
+    let file: Arc<str> = source.into();
+    let text = match decode(&file, bytes) {
+        Ok(text) => text,
+        Err(e) => return sink(Err(e)),
+    };
+    let templated = looks_templated(text);
+    let mut emit = |parsed: Result<Parsed, InputError>| match parsed {
+        Ok(parsed) => expand(&file, parsed, sink),
+        Err(e) if templated => sink(Err(with_template_hint(e))),
+        Err(e) => sink(Err(e)),
+    };
+    match with_parser_stack(|| parse(&file, text, format, &mut emit)) {
+        Ok(done) => done,
+        Err(source) => sink(Err(InputError::ParserThread { file: file.clone(), source })),
+    }
+}
+
+/// What to do with a Helm chart, kustomization or OpenShift template before judging it.
+pub const RENDER_FIRST: &str =
+    "render it first (helm template, kustomize build, oc process) and check what it prints";
+
+/// What a parse error in a Helm chart or other Go template usually means.
+pub const TEMPLATE_HINT: &str = "this looks like an unrendered template ({{ ... }}): render it first \
+     (helm template, kustomize build, oc process) and check what it prints";
+
+/// Whether a text holds Go template actions (`{{ ... }}`), as Helm charts do.
+pub fn looks_templated(text: &str) -> bool {
+    text.find("{{").is_some_and(|at| text[at..].contains("}}"))
+}
+
+fn with_template_hint(mut err: InputError) -> InputError {
+    if let InputError::Yaml { message, .. } | InputError::Json { message, .. } = &mut err {
+        message.push_str("; ");
+        message.push_str(TEMPLATE_HINT);
+    }
+    err
+}
+
+/// Receives each top-level document as its parser finishes it, or the error that ended one;
+/// returning `Ok` after an error lets the parser go on where it can.
+type Emit<'a, E> = dyn FnMut(Result<Parsed, InputError>) -> Result<(), E> + Send + 'a;
 
 /// Stack for parsing: the deserializers recurse once per nesting level, and in unoptimized
 /// builds [`MAX_DEPTH`] levels need more than the 2 MiB of a test or Tokio worker thread.
@@ -234,20 +314,28 @@ fn with_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T
     })
 }
 
-fn parse<E: From<InputError>>(
-    file: &str,
-    text: &str,
-    format: Format,
-    emit: &mut Emit<'_, E>,
-) -> Result<(), E> {
+fn parse<E>(file: &str, text: &str, format: Format, emit: &mut Emit<'_, E>) -> Result<(), E> {
     match format {
         Format::Yaml => yaml::visit(file, text, emit),
         Format::Json => json::visit(file, text, emit),
         // Parsed whole before anything is handed on: a JSON error falls back to YAML.
         Format::Auto if looks_like_json(text) => {
-            let docs = collect(|emit| json::visit(file, text, emit))
-                .or_else(|json_err| collect(|emit| yaml::visit(file, text, emit)).map_err(|_| json_err))?;
-            docs.into_iter().try_for_each(emit)
+            let all = |visit: &dyn Fn(&mut Emit<'_, ()>) -> Result<(), ()>| {
+                let mut items = Vec::new();
+                let _ = visit(&mut |item| {
+                    items.push(item);
+                    Ok(())
+                });
+                items
+            };
+            let json = all(&|emit| json::visit(file, text, emit));
+            let items = if json.iter().any(Result::is_err) {
+                let yaml = all(&|emit| yaml::visit(file, text, emit));
+                if yaml.iter().all(Result::is_ok) { yaml } else { json }
+            } else {
+                json
+            };
+            items.into_iter().try_for_each(emit)
         }
         Format::Auto => yaml::visit(file, text, emit),
     }
@@ -279,24 +367,26 @@ struct Parsed {
     item_lines: Vec<usize>,
 }
 
-/// Hands on the document, or the items of a `List`, each with its own line.
-fn expand<E: From<InputError>>(file: &Arc<str>, doc: Parsed, sink: &mut Sink<'_, E>) -> Result<(), E> {
+/// Hands on the document, or the items of a `List`, each with its own line; a document or item
+/// that is not an object is handed on as an error and the others still are.
+fn expand<E>(file: &Arc<str>, doc: Parsed, sink: &mut ItemSink<'_, E>) -> Result<(), E> {
     let at = |line| Position { file: file.clone(), line: Some(line), column: None };
     let mut object = match doc.value {
         Value::Object(object) => object,
         Value::Null => return Ok(()),
-        other => return Err(InputError::NotAnObject { at: at(doc.line), found: describe(&other) }.into()),
+        other => return sink(Err(InputError::NotAnObject { at: at(doc.line), found: describe(&other) })),
     };
     let Some((kind, items)) = take_list_items(&mut object) else {
-        return sink(Document { source: file.clone(), line: doc.line, value: Value::Object(object) });
+        return sink(Ok(Document { source: file.clone(), line: doc.line, value: Value::Object(object) }));
     };
     for (index, item) in items.into_iter().enumerate() {
         let line = doc.item_lines.get(index).copied().filter(|&l| l > 0).unwrap_or(doc.line);
         if !item.is_object() {
             let found = describe(&item);
-            return Err(InputError::ItemNotAnObject { at: at(line), kind, index, found }.into());
+            sink(Err(InputError::ItemNotAnObject { at: at(line), kind: kind.clone(), index, found }))?;
+            continue;
         }
-        sink(Document { source: file.clone(), line, value: item })?;
+        sink(Ok(Document { source: file.clone(), line, value: item }))?;
     }
     Ok(())
 }
@@ -586,6 +676,39 @@ mod tests {
             err.to_string(),
             "in.yaml:4: items[1] of PodList is a number, expected a Kubernetes object (a mapping)"
         );
+    }
+
+    /// Everything `visit_bytes_all` hands on: names of documents, and errors as `!file:line`.
+    fn all(text: &str, format: Format) -> Vec<String> {
+        let mut out = Vec::new();
+        visit_bytes_all("in", text.as_bytes(), format, &mut |item| {
+            out.push(match item {
+                Ok(doc) => format!("{}@{}", doc.value["metadata"]["name"].as_str().unwrap_or("?"), doc.line),
+                Err(e) => format!("!{}", e.to_string().split(": ").next().unwrap_or_default()),
+            });
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn reading_goes_on_after_a_broken_yaml_document() {
+        let text = "metadata: {name: a}\n---\nmetadata:\n  name: b\n  name: again\n---\nmetadata: {name: c}\n---\nkind: [\n---\nmetadata: {name: d}\n";
+        assert_eq!(all(text, Format::Yaml), ["a@1", "!in:5:3", "c@7", "!in:9:7", "d@11"]);
+        // a document that is not an object, and a List item that is not, are errors of their own
+        let text = "- x\n---\nkind: List\nitems:\n- 7\n- metadata: {name: e}\n";
+        assert_eq!(all(text, Format::Yaml), ["!in:1", "!in:5", "e@6"]);
+        // JSON has no document marker: the rest of the file is lost, the documents before it are not
+        assert_eq!(all("{\"metadata\": {\"name\": \"a\"}}\n{\"x\" 1}\n{}", Format::Json), ["a@1", "!in:2:6"]);
+    }
+
+    #[test]
+    fn template_errors_say_to_render_first() {
+        let err = yaml("metadata:\n  name: {{ .Release.Name }}\n").unwrap_err().to_string();
+        assert!(err.contains("helm template, kustomize build, oc process"), "{err}");
+        let err = yaml("metadata: [\n").unwrap_err().to_string();
+        assert!(!err.contains("helm template"), "{err}");
     }
 
     #[test]

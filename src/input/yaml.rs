@@ -45,30 +45,79 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
-/// Hands on every non-empty document of a YAML stream as soon as it is parsed; the first error
-/// ends the stream.
-pub(super) fn visit<E: From<InputError>>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
+/// Hands on every non-empty document of a YAML stream as soon as it is parsed. After an error the
+/// parser cannot go on in place: when the sink accepts the error, parsing starts again at the next
+/// `---` line, so one broken document does not hide the rest of the file.
+pub(super) fn visit<E>(file: &str, text: &str, emit: &mut Emit<'_, E>) -> Result<(), E> {
     visit_at_most(file, text, MAX_DOCUMENTS, emit)
 }
 
-fn visit_at_most<E: From<InputError>>(
-    file: &str,
-    text: &str,
-    max_documents: usize,
-    emit: &mut Emit<'_, E>,
-) -> Result<(), E> {
-    let mut reader = text.as_bytes();
-    // The streaming reader resets its budgets at every document; the document count stays per stream.
-    for (count, doc) in
-        serde_saphyr::read_with_options::<_, Spanned<RootValue>>(&mut reader, options()).enumerate()
-    {
-        let doc = parsed(doc.map_err(|e| error(file, e))?);
-        if count == max_documents {
-            return Err(too_many_documents(file, doc.line, max_documents).into());
+fn visit_at_most<E>(file: &str, text: &str, max_documents: usize, emit: &mut Emit<'_, E>) -> Result<(), E> {
+    let mut count = 0;
+    // Byte offset and number of lines before the part being parsed.
+    let (mut start, mut lines_before) = (0, 0);
+    loop {
+        let mut reader = &text.as_bytes()[start..];
+        let mut failed_at = None;
+        // The streaming reader resets its budgets at every document; the document count stays per stream.
+        for doc in serde_saphyr::read_with_options::<_, Spanned<RootValue>>(&mut reader, options()) {
+            let doc = match doc {
+                Ok(doc) => shifted(parsed(doc), lines_before),
+                Err(e) => {
+                    let err = error(file, e, lines_before);
+                    failed_at = Some(err_line(&err).unwrap_or(0));
+                    emit(Err(err))?;
+                    break;
+                }
+            };
+            if count == max_documents {
+                return emit(Err(too_many_documents(file, doc.line, max_documents)));
+            }
+            count += 1;
+            emit(Ok(doc))?;
         }
-        emit(doc)?;
+        // Where the next document starts, if the error left one.
+        let Some(line) = failed_at.filter(|&l| l > 0) else { return Ok(()) };
+        match next_document(text, start, (line - lines_before).max(2)) {
+            Some((offset, skipped)) => {
+                start = offset;
+                lines_before += skipped;
+            }
+            None => return Ok(()),
+        }
     }
-    Ok(())
+}
+
+fn err_line(err: &InputError) -> Option<usize> {
+    match err {
+        InputError::Yaml { at, .. } => at.line,
+        _ => None,
+    }
+}
+
+/// The byte offset of the first `---` line at or after line `from` (1-based, counted from `start`),
+/// and how many lines lie before it.
+fn next_document(text: &str, start: usize, from: usize) -> Option<(usize, usize)> {
+    let mut offset = start;
+    for (i, line) in text[start..].split_inclusive('\n').enumerate() {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let marker = body == "---" || body.starts_with("--- ") || body.starts_with("---\t");
+        if i + 1 >= from && marker {
+            return Some((offset, i));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn shifted(mut doc: Parsed, lines_before: usize) -> Parsed {
+    if lines_before > 0 {
+        doc.line += lines_before;
+        for l in doc.item_lines.iter_mut().filter(|l| **l > 0) {
+            *l += lines_before;
+        }
+    }
+    doc
 }
 
 fn too_many_documents(file: &str, line: usize, max: usize) -> InputError {
@@ -85,11 +134,11 @@ fn parsed(doc: Spanned<RootValue>) -> Parsed {
     }
 }
 
-fn error(file: &str, err: serde_saphyr::Error) -> InputError {
+fn error(file: &str, err: serde_saphyr::Error, lines_before: usize) -> InputError {
     let location = err.location().filter(|l| l.line() > 0);
     let at = Position {
         file: file.into(),
-        line: location.and_then(|l| usize::try_from(l.line()).ok()),
+        line: location.and_then(|l| usize::try_from(l.line()).ok()).map(|l| l + lines_before),
         column: location.and_then(|l| usize::try_from(l.column()).ok()),
     };
     let message = message(&err);
@@ -165,7 +214,7 @@ mod tests {
         let text = "a: 1\n---\nb: 2\n---\n~\n---\nc: 3\n";
         let mut seen = Vec::new();
         let err = visit_at_most("in.yaml", text, 2, &mut |doc| {
-            seen.push(doc.line);
+            seen.push(doc?.line);
             Ok::<_, InputError>(())
         })
         .unwrap_err();

@@ -113,6 +113,11 @@ impl NetConf {
         &self.root
     }
 
+    /// Whether the config is a conflist (a `plugins` list) rather than a single plugin config.
+    pub fn is_list(&self) -> bool {
+        self.is_list
+    }
+
     /// Field path of the main plugin, for messages (`spec.config` or `spec.config.plugins[0]`).
     pub fn main_path(&self) -> &'static str {
         if self.is_list { "spec.config.plugins[0]" } else { "spec.config" }
@@ -152,17 +157,101 @@ pub fn claimed_ranges_at(config: &str) -> Vec<Claim> {
     match root.get("plugins") {
         Some(Value::Array(plugins)) => {
             for (i, p) in plugins.iter().enumerate() {
+                let base = format!("spec.config.plugins[{i}]");
                 if let Some(ipam) = p.get("ipam") {
-                    collect_ipam(ipam, &format!("spec.config.plugins[{i}].ipam"), &mut out);
+                    collect_ipam(ipam, &format!("{base}.ipam"), &mut out);
                 }
+                collect_ovn(p, &base, &mut out);
             }
         }
         _ => {
             if let Some(ipam) = root.get("ipam") {
                 collect_ipam(ipam, "spec.config.ipam", &mut out);
             }
+            collect_ovn(&Value::Object(root.clone()), "spec.config", &mut out);
         }
     }
+    out
+}
+
+/// The plugin type of OVN-Kubernetes secondary networks (localnet, layer2, layer3 topologies).
+pub const OVN_K8S_OVERLAY: &str = "ovn-k8s-cni-overlay";
+
+/// The topology of an OVN-Kubernetes secondary network config, when the config is one.
+pub fn ovn_topology(config: &str) -> Option<String> {
+    let root: Value = serde_json::from_str(config).ok()?;
+    let plugin = match root.get("plugins") {
+        Some(Value::Array(plugins)) => plugins.first()?.clone(),
+        _ => root,
+    };
+    (plugin.get("type")?.as_str()? == OVN_K8S_OVERLAY)
+        .then(|| plugin.get("topology").and_then(Value::as_str).unwrap_or("layer3").to_owned())
+}
+
+/// OVN-Kubernetes hands addresses from `subnets` (comma-separated CIDRs; a layer3 entry may end in
+/// `/hostsubnet`), except those in `excludeSubnets`: what is left is claimed. A localnet network
+/// carving the migration subnet out with `excludeSubnets` therefore claims none of it.
+fn collect_ovn(plugin: &Value, base: &str, out: &mut Vec<Claim>) {
+    if plugin.get("type").and_then(Value::as_str) != Some(OVN_K8S_OVERLAY) {
+        return;
+    }
+    let list = |key: &str| -> Vec<(String, IpNet)> {
+        let text = plugin.get(key).and_then(Value::as_str).unwrap_or_default();
+        text.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .filter_map(|t| ovn_cidr(t).map(|net| (t.to_owned(), net)))
+            .collect()
+    };
+    let excludes: Vec<IpNet> = list("excludeSubnets").into_iter().map(|(_, n)| n).collect();
+    for (text, net) in list("subnets") {
+        for piece in subtract(net, &excludes) {
+            out.push(Claim { field: format!("{base}.subnets"), text: text.clone(), net: piece });
+        }
+    }
+}
+
+/// A `subnets` entry: `10.1.0.0/16`, or layer3's `10.1.0.0/16/24` (the cluster subnet, then each
+/// node's prefix).
+fn ovn_cidr(text: &str) -> Option<IpNet> {
+    let cidr = match text.matches('/').count() {
+        2 => text.rsplit_once('/')?.0,
+        _ => text,
+    };
+    cidr.parse::<IpNet>().ok().map(|n| n.trunc())
+}
+
+/// `net` without every network of `excludes`, as the fewest CIDRs.
+pub fn subtract(net: IpNet, excludes: &[IpNet]) -> Vec<IpNet> {
+    let mut out = vec![net];
+    for ex in excludes {
+        let mut next = Vec::new();
+        for piece in out {
+            if !super::ranges::overlaps(&piece, ex) {
+                next.push(piece);
+            } else if ex.contains(&piece) {
+                // fully excluded
+            } else {
+                // the exclude lies inside: split in halves until it is cut out
+                let mut stack = vec![piece];
+                while let Some(p) = stack.pop() {
+                    if ex.contains(&p) {
+                        continue;
+                    }
+                    if !super::ranges::overlaps(&p, ex) {
+                        next.push(p);
+                        continue;
+                    }
+                    match p.subnets(p.prefix_len() + 1) {
+                        Ok(halves) => stack.extend(halves),
+                        Err(_) => next.push(p),
+                    }
+                }
+            }
+        }
+        out = next;
+    }
+    out.sort();
     out
 }
 
@@ -265,6 +354,17 @@ mod tests {
             vec![n("10.2.0.0/16"), n("10.3.0.0/24"), n("10.4.0.0/24"), n("fd01::/64")]
         );
         assert!(claimed_ranges("garbage").is_empty());
+        // OVN-Kubernetes secondary networks claim their subnets, less what they exclude
+        let l2 = r#"{"cniVersion":"0.3.1","name":"l2","type":"ovn-k8s-cni-overlay","topology":"layer2",
+            "subnets":"10.100.200.0/24, fd10::/64","netAttachDefName":"ns1/l2"}"#;
+        assert_eq!(claimed_ranges(l2), vec![n("10.100.200.0/24"), n("fd10::/64")]);
+        let l3 = r#"{"type":"ovn-k8s-cni-overlay","topology":"layer3","subnets":"10.128.0.0/16/24"}"#;
+        assert_eq!(claimed_ranges(l3), vec![n("10.128.0.0/16")]);
+        let localnet = r#"{"type":"ovn-k8s-cni-overlay","topology":"localnet","subnets":"192.168.0.0/22",
+            "excludeSubnets":"192.168.1.0/24,192.168.2.0/23"}"#;
+        assert_eq!(claimed_ranges(localnet), vec![n("192.168.0.0/24")]);
+        assert_eq!(ovn_topology(localnet).as_deref(), Some("localnet"));
+        assert_eq!(ovn_topology(REFERENCE), None);
         assert!(claimed_ranges(r#"{"type":"macvlan"}"#).is_empty());
     }
 }

@@ -76,7 +76,7 @@ mod tests {
         assert_eq!(lm["network"], "m");
         assert_eq!(lm["progressTimeout"], 150);
         assert_eq!(lm["parallelMigrationsPerCluster"], 5);
-        assert_eq!(lm["parallelOutboundMigrationsPerNode"], 2);
+        assert_eq!(lm["parallelOutboundMigrationsPerNode"], 1);
         assert_eq!(p.0.len(), 3);
         assert!(patch(&after, HcVersion::V1Beta1, &d()).0.is_empty());
     }
@@ -116,9 +116,9 @@ mod tests {
 
     #[test]
     fn uses_policy_values() {
-        let custom = HcDefaults { completion_timeout_per_gib: 20, progress_timeout: 300, ..d() };
+        let custom = HcDefaults { completion_timeout_per_gib: 800, progress_timeout: 300, ..d() };
         let after = apply(&json!({}), &patch(&json!({}), HcVersion::V1Beta1, &custom));
-        assert_eq!(after["spec"]["liveMigrationConfig"]["completionTimeoutPerGiB"], 20);
+        assert_eq!(after["spec"]["liveMigrationConfig"]["completionTimeoutPerGiB"], 800);
         assert_eq!(after["spec"]["liveMigrationConfig"]["progressTimeout"], 300);
     }
 }

@@ -5,7 +5,7 @@ use kube::core::DynamicObject;
 use serde_json::Value;
 
 use super::{HcVersion, Kind, Policy, object};
-use crate::view::{Discovered, HcEntry, ReservedKind, View};
+use crate::view::{Discovered, HcEntry, HcRead, ReservedKind, View};
 
 /// The view entry of a HyperConverged: where its live-migration network points.
 ///
@@ -23,6 +23,33 @@ pub fn hc_entry(obj: &DynamicObject, version: HcVersion) -> HcEntry {
         .and_then(Value::as_str)
         .map(str::to_owned);
     HcEntry { namespace: object::namespace(obj).to_owned(), name: object::name(obj).to_owned(), network }
+}
+
+/// A HyperConverged as read through `through` from a live API server, with what tells its reads apart.
+pub fn hc_read(obj: &DynamicObject, through: HcVersion) -> HcRead {
+    HcRead {
+        entry: hc_entry(obj, through),
+        through,
+        uid: obj.metadata.uid.clone().unwrap_or_default(),
+        written_through: spec_written_through(obj),
+    }
+}
+
+/// The version of the newest managed-fields entry that owns part of `spec`: the layout the spec was
+/// last written in (kube-apiserver records each writer's apiVersion, whatever version is read).
+fn spec_written_through(obj: &DynamicObject) -> Option<HcVersion> {
+    obj.metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, m)| m.fields_v1.as_ref().is_some_and(|f| f.0.get("f:spec").is_some()))
+        .max_by(|(i, a), (j, b)| (a.time.as_ref().map(|t| t.0), i).cmp(&(b.time.as_ref().map(|t| t.0), j)))
+        .and_then(|(_, m)| match m.api_version.as_deref() {
+            Some("hco.kubevirt.io/v1") => Some(HcVersion::V1),
+            Some("hco.kubevirt.io/v1beta1") => Some(HcVersion::V1Beta1),
+            _ => None,
+        })
 }
 
 /// Adds what an object tells about the cluster to the view; other kinds are ignored.
@@ -92,6 +119,34 @@ mod tests {
         let tenant = view.nad("tenant", "n").expect("tenant NAD in the view");
         assert_eq!(tenant.config, None);
         assert_eq!(tenant.ranges.as_slice(), ["10.9.0.0/24".parse().unwrap()]);
+    }
+
+    #[test]
+    fn a_read_knows_the_version_its_spec_was_last_written_through() {
+        let managed = |entries: serde_json::Value| {
+            obj(json!({"apiVersion":"hco.kubevirt.io/v1","kind":"HyperConverged",
+                "metadata":{"name":"h","namespace":"openshift-cnv","uid":"u-1","managedFields":entries},
+                "spec":{"featureGates":{}}}))
+        };
+        let entry = |version: &str, time: &str, field: &str| {
+            json!({"apiVersion": format!("hco.kubevirt.io/{version}"), "fieldsType": "FieldsV1",
+                   "fieldsV1": {field: {}}, "manager": "m", "operation": "Update", "time": time})
+        };
+        // as captured: created through v1beta1, read through v1 (pruned)
+        let r = hc_read(&managed(json!([entry("v1beta1", "2026-12-01T08:12:39Z", "f:spec")])), HcVersion::V1);
+        assert_eq!(
+            (r.through, r.written_through, r.uid.as_str()),
+            (HcVersion::V1, Some(HcVersion::V1Beta1), "u-1")
+        );
+        assert_eq!(r.entry.network, None);
+        // the newest spec writer counts; a newer status-only writer does not
+        let later = managed(json!([
+            entry("v1beta1", "2026-12-01T08:12:39Z", "f:spec"),
+            entry("v1", "2026-12-01T09:00:00Z", "f:spec"),
+            entry("v1beta1", "2026-12-01T10:00:00Z", "f:status"),
+        ]));
+        assert_eq!(hc_read(&later, HcVersion::V1Beta1).written_through, Some(HcVersion::V1));
+        assert_eq!(hc_read(&managed(json!([])), HcVersion::V1).written_through, None);
     }
 
     #[test]

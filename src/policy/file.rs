@@ -77,11 +77,12 @@ pub struct HcDefaults {
 
 impl Default for HcDefaults {
     fn default() -> Self {
+        // HCO 1.19's defaults (hyperconverged-cluster-operator #4426): what a new install gets
         HcDefaults {
-            completion_timeout_per_gib: 150,
+            completion_timeout_per_gib: 20,
             progress_timeout: 150,
             parallel_migrations_per_cluster: 5,
-            parallel_outbound_migrations_per_node: 2,
+            parallel_outbound_migrations_per_node: 1,
         }
     }
 }

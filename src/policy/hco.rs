@@ -149,14 +149,12 @@ fn network_reference(
     let ns = object::namespace(obj);
     let want = ctx.policy.migration_namespace();
     if ns != want {
-        f.deny(
-            Rule::HcNamespace,
-            "metadata.namespace",
-            msg::invalid(
-                ns,
-                format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want)),
-            ),
-        );
+        let must = format!("a HyperConverged with a live-migration network must be in {}", msg::quote(want));
+        let message = match ns {
+            "" => msg::required(must),
+            ns => msg::invalid(ns, must),
+        };
+        f.deny(Rule::HcNamespace, "metadata.namespace", message);
         // The network resolves in this namespace, where no migration NAD may be: moving both is the fix.
         return;
     }
@@ -182,17 +180,20 @@ fn network_reference(
     let mut problems = Findings::new(ctx.policy.disabled());
     nad::judge_stored(ctx, entry, &mut problems);
     if !problems.denials.is_empty() {
-        f.deny(
-            Rule::HcNetworkInvalid,
-            field,
-            msg::invalid(
-                name,
-                format!(
-                    "NetworkAttachmentDefinition {ns}/{name} fails the migration rules: {}",
-                    join(&problems.denials)
-                ),
-            ),
-        );
+        let detail = if ctx.options.network_judged_too {
+            let mut ids: Vec<&str> = problems.denials.iter().map(|d| d.rule.id()).collect();
+            ids.dedup();
+            format!(
+                "NetworkAttachmentDefinition {ns}/{name} fails the migration rules ({}): see the findings on it",
+                ids.join(", ")
+            )
+        } else {
+            format!(
+                "NetworkAttachmentDefinition {ns}/{name} fails the migration rules: {}",
+                join(&problems.denials)
+            )
+        };
+        f.deny(Rule::HcNetworkInvalid, field, msg::invalid(name, detail));
     }
 }
 

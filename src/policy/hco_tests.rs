@@ -101,6 +101,13 @@ fn namespace() {
     assert_eq!(denied(&d), [(Rule::HcNamespace, "metadata.namespace".into())]);
     let d = judge(&h, &[]);
     assert_eq!(denied(&d), [(Rule::HcNamespace, "metadata.namespace".into())]);
+    // no namespace at all is not shown as an empty value
+    h.metadata.namespace = None;
+    let m = only_denial(&judge(&h, &[]), Rule::HcNamespace, "metadata.namespace");
+    assert_eq!(
+        m,
+        "Required value: a HyperConverged with a live-migration network must be in \"openshift-cnv\""
+    );
 }
 
 #[test]
@@ -112,7 +119,11 @@ fn network_must_exist() {
     // offline, a missing NAD may just not be among the files
     let adm =
         Admission { operation: Operation::Create, kind: Kind::of(&h), object: Some(&h), old_object: None };
-    let d = Policy::default().decide(&adm, &view(&[&h]), &Options { missing_network_warns: true });
+    let d = Policy::default().decide(
+        &adm,
+        &view(&[&h]),
+        &Options { missing_network_warns: true, ..Options::default() },
+    );
     assert!(d.allowed());
     assert_eq!(warned(&d), vec![(Rule::HcNetworkMissing, "spec.liveMigrationConfig.network".into())]);
     // the NAD must be in the HyperConverged's own namespace
@@ -128,6 +139,18 @@ fn named_nad_must_pass_the_migration_rules() {
     assert!(
         m.contains("spec.config.master: Required value") && m.contains("spec.config.mode: Unsupported value"),
         "{m}"
+    );
+    // judged in the same run, the NAD shows its own findings: the HyperConverged only names the rules
+    let h = hc(HcVersion::V1Beta1, reference_hc_lm());
+    let adm =
+        Admission { operation: Operation::Create, kind: Kind::of(&h), object: Some(&h), old_object: None };
+    let options = Options { network_judged_too: true, ..Options::default() };
+    let d = Policy::default().decide(&adm, &view(&[&broken, &h]), &options);
+    let m = only_denial(&d, Rule::HcNetworkInvalid, "spec.liveMigrationConfig.network");
+    assert_eq!(
+        m,
+        "Invalid value: \"migration-bridge\": NetworkAttachmentDefinition openshift-cnv/migration-bridge fails the \
+         migration rules (nad-master, nad-mode): see the findings on it"
     );
 }
 
@@ -209,7 +232,7 @@ fn timeout_against_bandwidth() {
     // the default completion timeout is judged when the field is absent
     let slow = unset(&lm("/bandwidthPerMigration", json!("1Mi")), "/completionTimeoutPerGiB");
     let m = only_denial(&judge_hc(HcVersion::V1Beta1, slow), Rule::HcTimeoutVsBandwidth, field);
-    assert!(m.starts_with("Invalid value: 150 (default): one GiB takes 1024 s"), "{m}");
+    assert!(m.starts_with("Invalid value: 20 (default): one GiB takes 1024 s"), "{m}");
 }
 
 #[test]

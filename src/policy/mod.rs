@@ -31,6 +31,7 @@ use kube::core::DynamicObject;
 pub use self::{
     decision::{Decision, Finding, RuleSet},
     file::{DEFAULT_POLICY_YAML, HcDefaults, PolicyFile, PolicyFileError},
+    nad::Reason,
     object::{HcVersion, Kind},
     rules::Rule,
 };
@@ -194,6 +195,12 @@ impl Policy {
         nad::entry(self, obj)
     }
 
+    /// Why a NAD object would be judged as a live-migration NAD against this view, or `None`.
+    pub fn migration_reason(&self, obj: &DynamicObject, view: &View) -> Option<Reason> {
+        let options = Options::default();
+        nad::reason_of(&Ctx { policy: self, view, options: &options }, obj)
+    }
+
     /// Whether a stored NAD is a migration NAD, by the test the rules apply, so reports agree with them.
     pub fn is_migration_nad(&self, entry: &NadEntry, view: &View) -> bool {
         let options = Options::default();
@@ -232,6 +239,9 @@ pub struct Admission<'a> {
 pub struct Options {
     /// Offline, the NAD a HyperConverged names may simply not be among the files: warn instead of deny.
     pub missing_network_warns: bool,
+    /// The NAD a HyperConverged names is judged in the same run and its findings shown on it:
+    /// `hc-network-invalid` then names the rules it fails instead of repeating every finding.
+    pub network_judged_too: bool,
 }
 
 /// Everything a rule may read.

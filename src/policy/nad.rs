@@ -105,6 +105,56 @@ fn is_migration(ctx: &Ctx<'_>, nad: &Nad<'_>) -> bool {
         || (nad.label.is_none() && ctx.view.hcs_using(nad.namespace, nad.name).next().is_some())
 }
 
+/// Why a NAD is judged as a live-migration NAD, for messages that must say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// It carries the policy's label set to "true".
+    Label,
+    /// A HyperConverged (`namespace/name`) names it as its live-migration network.
+    NamedBy(String),
+    /// Its name matches this policy glob.
+    Glob(String),
+}
+
+/// The reason [`is_migration`] holds, or `None` for other NADs.
+fn reason(ctx: &Ctx<'_>, nad: &Nad<'_>) -> Option<Reason> {
+    match nad.label {
+        Some(true) => return Some(Reason::Label),
+        Some(false) => return None,
+        None => {}
+    }
+    if let Some(hc) = ctx.view.hcs_using(nad.namespace, nad.name).next() {
+        return Some(Reason::NamedBy(qualified(&hc.namespace, &hc.name)));
+    }
+    let globs = &ctx.policy.file().name_globs;
+    ctx.policy.globs.matches(nad.name).first().and_then(|&i| globs.get(i)).map(|g| Reason::Glob(g.clone()))
+}
+
+/// [`reason`] for a NAD object.
+pub(super) fn reason_of(ctx: &Ctx<'_>, obj: &DynamicObject) -> Option<Reason> {
+    reason(ctx, &Nad::from_object(ctx.policy, obj))
+}
+
+/// The clause that tells a reader why the migration rules apply, and how to opt out where one can.
+fn because(ctx: &Ctx<'_>, reason: &Reason) -> String {
+    let key = ctx.policy.label_key();
+    match reason {
+        Reason::Label => format!("judged as a live-migration NAD: labelled {key}: \"true\""),
+        Reason::NamedBy(hc) => {
+            format!("judged as a live-migration NAD: HyperConverged {hc} names it as its network")
+        }
+        Reason::Glob(glob) => format!(
+            "judged as a live-migration NAD: its name matches {}; if it is not one, label it {key}: \"false\"",
+            msg::quote(glob)
+        ),
+    }
+}
+
+/// `namespace/name`, or the name alone where the namespace is not known.
+pub(super) fn qualified(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() { name.to_owned() } else { format!("{namespace}/{name}") }
+}
+
 /// Marked a migration NAD by its label, or by its name where it has no label: what a NAD says of
 /// itself, without the HyperConverged that may name it.
 fn flagged(policy: &Policy, label: Option<bool>, name: &str) -> bool {
@@ -115,8 +165,20 @@ pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) 
     match (admission.operation, admission.object, admission.old_object) {
         (Operation::Create | Operation::Update, Some(obj), old) => {
             let nad = Nad::from_object(ctx.policy, obj);
-            if is_migration(ctx, &nad) {
-                judge_migration(ctx, &nad, f);
+            let untyped = config_not_a_string(obj, f);
+            if let Some(why) = reason(ctx, &nad) {
+                let before = f.denials.len();
+                if untyped {
+                    namespace(ctx, &nad, f);
+                } else {
+                    judge_migration(ctx, &nad, f);
+                }
+                // Said once, on the first denial that only a migration NAD gets.
+                let premised =
+                    [Rule::NadNamespace, Rule::NadConfigMissing, Rule::NadPluginType, Rule::NadIpam];
+                if let Some(first) = f.denials[before..].iter_mut().find(|d| premised.contains(&d.rule)) {
+                    first.message = format!("{} ({})", first.message, because(ctx, &why));
+                }
             } else {
                 judge_other(ctx, &nad, f);
             }
@@ -136,9 +198,9 @@ fn deny_delete_in_use(ctx: &Ctx<'_>, old: &DynamicObject, f: &mut Findings) {
             Rule::NadInUse,
             "metadata.name",
             msg::forbidden(format!(
-                "HyperConverged {}/{} migrates over this network; first remove or change its \
+                "HyperConverged {} migrates over this network; first remove or change its \
                  liveMigrationConfig.network",
-                hc.namespace, hc.name
+                qualified(&hc.namespace, &hc.name)
             )),
         );
     }
@@ -160,27 +222,60 @@ fn warn_in_use_range_change(ctx: &Ctx<'_>, nad: &Nad<'_>, old: &DynamicObject, f
     }
 }
 
+/// The CRD types `spec.config` as a string: anything else fails the apply, whatever the NAD is for.
+/// Returns whether the config had another type.
+fn config_not_a_string(obj: &DynamicObject, f: &mut Findings) -> bool {
+    match object::get(&obj.data, &["spec", "config"]) {
+        None | Some(Value::Null | Value::String(_)) => false,
+        Some(v) => {
+            f.deny(
+                Rule::NadConfigInvalid,
+                "spec.config",
+                msg::invalid_json(
+                    v,
+                    "must be a string holding the JSON CNI config: write config: '{...}', or config: | \
+                     followed by the JSON on the lines below",
+                ),
+            );
+            true
+        }
+    }
+}
+
 /// Non-migration NADs are not ours to police, except that they must stay off the migration subnet.
 fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     let Some(config) = nad.config else { return };
     if !f.enabled(Rule::NadOverlapMigration) {
         return;
     }
-    for claim in cni::claimed_ranges_at(config) {
+    let localnet = cni::ovn_topology(config).as_deref() == Some("localnet");
+    let mut claims = cni::claimed_ranges_at(config);
+    // a subnet split around its excludes is one finding, not one per piece
+    claims.dedup_by(|a, b| {
+        a.field == b.field && a.text == b.text && {
+            let hit = |c: &Claim| !migration_overlapping(ctx, &c.net).is_empty();
+            hit(a) == hit(b)
+        }
+    });
+    for claim in claims {
         let hits: Vec<(IpNet, &NadEntry)> = migration_overlapping(ctx, &claim.net)
             .into_iter()
             .filter(|(_, e)| !nad.is(&e.key) && is_migration(ctx, &Nad::from_entry(e)))
             .collect();
         if !hits.is_empty() {
+            let advice = match localnet {
+                true => {
+                    "a localnet network puts its VMs straight on the physical segment, where migrations \
+                     run: keep it off the migration subnet, or leave that out with excludeSubnets"
+                }
+                false => "keep other networks off it",
+            };
             f.deny(
                 Rule::NadOverlapMigration,
                 claim.field,
                 msg::invalid(
                     &claim.text,
-                    format!(
-                        "overlaps the live-migration network {}: keep other networks off it",
-                        name_list(hits)
-                    ),
+                    format!("overlaps the live-migration network {}: {advice}", name_list(hits)),
                 ),
             );
         }
@@ -208,6 +303,11 @@ fn migration_overlapping<'v>(ctx: &Ctx<'v>, net: &IpNet) -> Vec<(IpNet, &'v NadE
 
 /// Every migration NAD rule; also used to re-judge the NAD a HyperConverged names.
 fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
+    namespace(ctx, nad, f);
+    judge_config(ctx, nad, f);
+}
+
+fn namespace(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     let policy = ctx.policy;
     if nad.namespace.is_empty() {
         f.deny(
@@ -231,6 +331,10 @@ fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
             ),
         );
     }
+}
+
+fn judge_config(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
+    let policy = ctx.policy;
     let config = match nad.config {
         Some(c) if !c.trim().is_empty() => c,
         _ => {
@@ -296,9 +400,13 @@ fn judge_migration(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
 fn cni_version(conf: &NetConf, f: &mut Findings) {
     let field = "spec.config.cniVersion";
     match conf.root().get("cniVersion") {
-        None | Some(Value::Null) => {
-            f.deny(Rule::NadCniVersion, field, msg::required("set the CNI version, e.g. \"0.3.1\""))
-        }
+        // libcni reads a single config without one (as 0.1.0); only a conflist must say it
+        None | Some(Value::Null) if !conf.is_list() => {}
+        None | Some(Value::Null) => f.deny(
+            Rule::NadCniVersion,
+            field,
+            msg::required("a conflist must set the CNI version its plugins speak, e.g. \"0.3.1\""),
+        ),
         Some(Value::String(v)) if CNI_VERSIONS.contains(&v.as_str()) => {}
         Some(Value::String(v)) => f.deny(Rule::NadCniVersion, field, msg::unsupported(v, CNI_VERSIONS)),
         Some(v) => {
@@ -313,14 +421,7 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
     let allowed = &ctx.policy.file().allowed_ipam_types;
     let ipam = match main.get("ipam") {
         None | Some(Value::Null) => {
-            f.deny(
-                Rule::NadIpam,
-                field,
-                msg::required(
-                    "without IPAM the migration interface gets no address and virt-handler crash-loops; \
-                     add {\"type\": \"whereabouts\", \"range\": \"192.168.99.0/24\"}",
-                ),
-            );
+            f.deny(Rule::NadIpam, field, msg::required(missing_ipam()));
             return Vec::new();
         }
         Some(Value::Object(ipam)) => ipam,
@@ -357,6 +458,15 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
         cni::collect_ipam(&Value::Object(ipam.clone()), &field, &mut claims);
         claims
     }
+}
+
+/// What a migration NAD without IPAM must add: whereabouts and a range no other network uses. No
+/// subnet is named: which one is free depends on the cluster.
+fn missing_ipam() -> String {
+    "without IPAM the migration interface gets no address and virt-handler crash-loops; add \
+     {\"type\": \"whereabouts\", \"range\": ...} with a range of its own: a subnet no other network \
+     of the cluster uses, reachable on every node"
+        .to_owned()
 }
 
 /// Where a range sits: never on special, reserved or other NADs' networks.
@@ -410,7 +520,10 @@ fn name_list(mut hits: Vec<(IpNet, &NadEntry)>) -> String {
         hits.truncate(MAX_NAMED);
     }
     hits.sort_by(by_name);
-    let shown: Vec<String> = hits.iter().map(|(net, e)| format!("{} ({net})", e.key)).collect();
+    let shown: Vec<String> = hits
+        .iter()
+        .map(|(net, e)| format!("{} ({net})", qualified(e.key.namespace(), e.key.name())))
+        .collect();
     match total.saturating_sub(MAX_NAMED) {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),

@@ -69,18 +69,95 @@ fn cni_version() {
         "spec.config.cniVersion",
     );
     assert!(m.starts_with("Unsupported value: \"0.5.0\": supported values: \"0.1.0\""), "{m}");
-    only_denial(
-        &judge_cfg(&unset(&reference_config(), "/cniVersion")),
-        Rule::NadCniVersion,
-        "spec.config.cniVersion",
-    );
     only_denial(&judge_cfg(&cfg("/cniVersion", json!(1))), Rule::NadCniVersion, "spec.config.cniVersion");
+    // libcni reads a single config without a cniVersion; a conflist must have one
+    let d = judge_cfg(&unset(&reference_config(), "/cniVersion"));
+    assert!(d.denials.is_empty() && d.warnings.is_empty(), "{d:#?}");
+    let mut main = unset(&reference_config(), "/cniVersion");
+    main.as_object_mut().unwrap().remove("name");
+    let list = json!({"name": "migration-bridge", "plugins": [main, {"type": "tuning"}]});
+    let m = only_denial(&judge_cfg(&list), Rule::NadCniVersion, "spec.config.cniVersion");
+    assert!(m.starts_with("Required value: a conflist"), "{m}");
+}
+
+#[test]
+fn config_that_is_not_a_string_is_denied_for_every_nad() {
+    let mapping = reference_config();
+    for name in ["migration-bridge", "tenant-net"] {
+        let n = obj(json!({"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition",
+            "metadata":{"name":name,"namespace":NS},"spec":{"config":mapping}}));
+        let m = only_denial(&judge(&n, &[]), Rule::NadConfigInvalid, "spec.config");
+        assert!(m.starts_with("Invalid value: {\"cniVersion\""), "{m}");
+        assert!(m.contains("must be a string holding the JSON CNI config"), "{name}: {m}");
+    }
+    // a migration NAD elsewhere is still told where it belongs
+    let n = obj(json!({"apiVersion":"k8s.cni.cncf.io/v1","kind":"NetworkAttachmentDefinition",
+        "metadata":{"name":"migration-bridge","namespace":"vms"},"spec":{"config":["x"]}}));
+    let rules: Vec<Rule> = judge(&n, &[]).denials.iter().map(|d| d.rule).collect();
+    assert_eq!(rules, [Rule::NadConfigInvalid, Rule::NadNamespace]);
+}
+
+#[test]
+fn denials_say_why_a_nad_is_a_migration_nad() {
+    let bridge = cfg("/type", json!("bridge"));
+    let first = |n: &kube::core::DynamicObject, others: &[&kube::core::DynamicObject]| {
+        judge(n, others).denials.first().map(|d| d.message.clone()).unwrap_or_default()
+    };
+    // by name glob, with how to opt out
+    let m = first(&nad_in("harvester-system", "vm-migration-network", &bridge), &[]);
+    assert!(m.starts_with("Invalid value: \"harvester-system\""), "{m}");
+    assert!(
+        m.ends_with(
+            "(judged as a live-migration NAD: its name matches \"*migration*\"; if it is not one, label it \
+             mignet.io/live-migration: \"false\")"
+        ),
+        "{m}"
+    );
+    // said once: the plugin type denial that follows does not repeat it
+    let d = judge(&nad_in("harvester-system", "vm-migration-network", &bridge), &[]);
+    assert_eq!(d.denials.len(), 2);
+    assert!(!d.denials[1].message.contains("judged as"), "{d:#?}");
+    // by label
+    let m = first(&with_label(nad_in(NS, "fast-lane", &bridge), "true"), &[]);
+    assert!(
+        m.ends_with("(judged as a live-migration NAD: labelled mignet.io/live-migration: \"true\")"),
+        "{m}"
+    );
+    // named by a HyperConverged: no opt-out offered, the HyperConverged needs it
+    let h = hc(HcVersion::V1Beta1, json!({"network": "fast-lane"}));
+    let m = first(&nad_in(NS, "fast-lane", &bridge), &[&h]);
+    assert!(
+        m.ends_with(
+            "(judged as a live-migration NAD: HyperConverged openshift-cnv/kubevirt-hyperconverged names it as its network)"
+        ),
+        "{m}"
+    );
+    // rules that do not depend on it being a migration NAD are not annotated
+    let m = first(&nad(&cfg("/mode", json!("passthrough"))), &[]);
+    assert!(!m.contains("judged as"), "{m}");
+}
+
+#[test]
+fn names_without_a_namespace_have_no_leading_slash() {
+    let tenant = nad_in(
+        "",
+        "ptp-mac",
+        &json!({"cniVersion":"0.3.1","type":"macvlan",
+        "ipam":{"type":"whereabouts","range":"192.168.99.0/26"}}),
+    );
+    let m = only_denial(
+        &judge(&nad(&reference_config()), &[&tenant]),
+        Rule::NadOverlapNad,
+        "spec.config.ipam.range",
+    );
+    assert!(m.contains("overlaps NetworkAttachmentDefinition ptp-mac (192.168.99.0/26)"), "{m}");
+    assert!(!m.contains(" /"), "{m}");
 }
 
 #[test]
 fn plugin_type() {
     let m = only_denial(&judge_cfg(&cfg("/type", json!("bridge"))), Rule::NadPluginType, "spec.config.type");
-    assert_eq!(m, "Unsupported value: \"bridge\": supported values: \"macvlan\"");
+    assert!(m.starts_with("Unsupported value: \"bridge\": supported values: \"macvlan\" (judged as"), "{m}");
 }
 
 #[test]
@@ -165,7 +242,13 @@ fn ipam() {
         Rule::NadIpam,
         "spec.config.ipam.type",
     );
-    assert_eq!(m, "Unsupported value: \"host-local\": supported values: \"whereabouts\"");
+    assert!(
+        m.starts_with("Unsupported value: \"host-local\": supported values: \"whereabouts\" (judged"),
+        "{m}"
+    );
+    // the fix names no subnet: which one is free depends on the cluster
+    let m = only_denial(&judge_cfg(&unset(&reference_config(), "/ipam")), Rule::NadIpam, "spec.config.ipam");
+    assert!(m.contains("a range of its own") && !m.contains("192.168."), "{m}");
 }
 
 #[test]
@@ -544,4 +627,75 @@ fn disabled_rules_do_not_fire() {
     let d = judge_with(&policy, Operation::Create, &n, None, &view(&[&n]));
     assert!(d.allowed(), "{d:#?}");
     assert!(!judge(&n, &[]).allowed());
+}
+
+#[test]
+fn ovn_kubernetes_secondary_networks_stay_off_the_migration_subnet() {
+    let migration = nad(&reference_config());
+    let ovn = |topology: &str, subnets: &str, excludes: Option<&str>| {
+        let mut c = json!({"cniVersion":"0.3.1","name":"tenant","type":"ovn-k8s-cni-overlay",
+            "topology":topology,"subnets":subnets,"netAttachDefName":"vms/tenant"});
+        if let Some(e) = excludes {
+            c["excludeSubnets"] = json!(e);
+        }
+        nad_in("vms", "tenant", &c)
+    };
+    // localnet shares the wire: denied, and told about excludeSubnets
+    let m = only_denial(
+        &judge(&ovn("localnet", "192.168.99.0/24", None), &[&migration]),
+        Rule::NadOverlapMigration,
+        "spec.config.subnets",
+    );
+    assert!(m.starts_with("Invalid value: \"192.168.99.0/24\": overlaps the live-migration network"), "{m}");
+    assert!(m.contains("physical segment") && m.contains("excludeSubnets"), "{m}");
+    // a wider localnet that leaves the migration subnet out is fine
+    assert!(judge(&ovn("localnet", "192.168.96.0/22", Some("192.168.99.0/24")), &[&migration]).allowed());
+    let d = judge(&ovn("localnet", "192.168.96.0/22", Some("192.168.98.0/24")), &[&migration]);
+    assert_eq!(denied(&d), [(Rule::NadOverlapMigration, "spec.config.subnets".into())]);
+    // layer2 and layer3 overlays are kept off it too, like every other network
+    for (topology, subnets) in [("layer2", "192.168.99.128/25"), ("layer3", "192.168.0.0/16/24")] {
+        let m = only_denial(
+            &judge(&ovn(topology, subnets, None), &[&migration]),
+            Rule::NadOverlapMigration,
+            "spec.config.subnets",
+        );
+        assert!(m.ends_with("keep other networks off it"), "{topology}: {m}");
+    }
+    // and the migration NAD sees them as claimed ranges
+    let l2 = ovn("layer2", "192.168.99.128/25", None);
+    let m = only_denial(&judge(&migration, &[&l2]), Rule::NadOverlapNad, "spec.config.ipam.range");
+    assert!(m.contains("vms/tenant (192.168.99.128/25)"), "{m}");
+}
+
+#[test]
+fn fast_ipam_node_slices() {
+    let nodes: Vec<_> = (0..3).map(|i| node(&format!("w{i}"), true)).collect();
+    let refs: Vec<_> = nodes.iter().collect();
+    let sliced = |range: &str, size: Value| {
+        nad(&cfg("/ipam", json!({"type":"whereabouts","range":range,"node_slice_size":size})))
+    };
+    let field = "spec.config.ipam.node_slice_size";
+    // /26 slices of a /24: four slices for three nodes
+    let d = judge(&sliced("192.168.99.0/24", json!("/26")), &refs);
+    assert!(d.denials.is_empty() && d.warnings.is_empty(), "{d:#?}");
+    // a slice larger than the range
+    let m = only_denial(&judge(&sliced("192.168.99.0/24", json!("/22")), &refs), Rule::NadNodeSlice, field);
+    assert!(m.contains("larger than the range 192.168.99.0/24"), "{m}");
+    // fewer slices than virt-handler nodes
+    let m = only_denial(&judge(&sliced("192.168.99.0/24", json!("/25")), &refs), Rule::NadNodeSlice, field);
+    assert!(m.contains("2 slices of /25 for 3 virt-handler nodes"), "{m}");
+    // a slice with no address, a value that is no prefix, an IPv6 range
+    only_denial(&judge(&sliced("192.168.99.0/24", json!("/32")), &[]), Rule::NadNodeSlice, field);
+    only_denial(&judge(&sliced("192.168.99.0/24", json!("big")), &[]), Rule::NadNodeSlice, field);
+    only_denial(
+        &judge(&sliced("fd00:99::/64", json!("/80")), &[]),
+        Rule::NadNodeSlice,
+        "spec.config.ipam.range",
+    );
+    // start, end and exclude do not apply to slices
+    let with_start = nad(&cfg(
+        "/ipam",
+        json!({"type":"whereabouts","range":"192.168.99.0/24","node_slice_size":"/26","range_start":"192.168.99.10"}),
+    ));
+    only_warning(&judge(&with_start, &refs), Rule::NadNodeSlice, "spec.config.ipam.range_start");
 }

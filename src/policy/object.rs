@@ -1,10 +1,13 @@
 //! Which objects the rules care about, and the few accessors they share.
 
-use kube::core::DynamicObject;
-use serde_json::Value;
+use kube::core::{DynamicObject, ObjectMeta, TypeMeta};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Finding, Rule, decision::msg};
 
 /// The HyperConverged API versions: the live-migration settings sit at a different path in each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum HcVersion {
     V1Beta1,
     V1,
@@ -98,6 +101,97 @@ pub fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
+/// A manifest read as the object the rules judge, with the fields left out because the API server
+/// would refuse their type.
+#[derive(Debug, Clone)]
+pub struct Shaped {
+    pub object: DynamicObject,
+    /// `object-schema` findings, one per field left out.
+    pub problems: Vec<Finding>,
+}
+
+/// What each `metadata` field must be, in the words a field error uses.
+fn expected(key: &str) -> &'static str {
+    match key {
+        "labels" | "annotations" => "must be a mapping of strings to strings",
+        "finalizers" => "must be a list of strings",
+        "ownerReferences" | "managedFields" => "must be a list of objects",
+        "generation" | "deletionGracePeriodSeconds" => "must be an integer",
+        "creationTimestamp" | "deletionTimestamp" => "must be an RFC 3339 time string",
+        _ => "must be a string",
+    }
+}
+
+/// Reads a manifest the way the API server decodes it, except that a `metadata` field of the wrong
+/// type (an unrendered `{CNVNamespace}` doc attribute is a YAML mapping, `"true"` written as `true`
+/// in a label) is left out with a field error instead of failing the whole object, so the rest of
+/// the object is still judged.
+pub fn shaped(mut value: Value) -> Shaped {
+    let mut problems = Vec::new();
+    let mut problem = |field: String, v: &Value, why: &str| {
+        problems.push(Finding { rule: Rule::ObjectSchema, field, message: msg::invalid_json(v, why) });
+    };
+    if let Some(root) = value.as_object_mut() {
+        for key in ["apiVersion", "kind"] {
+            if root.get(key).is_some_and(|v| !v.is_string() && !v.is_null()) {
+                let v = root.remove(key).unwrap_or_default();
+                problem(key.to_owned(), &v, "must be a string");
+            }
+        }
+        match root.get_mut("metadata") {
+            None | Some(Value::Null) => {}
+            // the common case, read in place: a whole dump is not copied to find nothing
+            Some(meta @ Value::Object(_)) if ObjectMeta::deserialize(&*meta).is_ok() => {}
+            Some(Value::Object(meta)) => clean_metadata(meta, &mut problem),
+            Some(other) => {
+                let v = std::mem::replace(other, Value::Object(Map::new()));
+                problem("metadata".to_owned(), &v, "must be a mapping (name, namespace, labels, ...)");
+            }
+        }
+    }
+    let types = match (value.get("apiVersion"), value.get("kind")) {
+        (Some(Value::String(a)), Some(Value::String(k))) => {
+            Some(TypeMeta { api_version: a.clone(), kind: k.clone() })
+        }
+        _ => None,
+    };
+    let object = match serde_json::from_value::<DynamicObject>(value) {
+        Ok(object) => object,
+        Err(e) => {
+            // Not expected after the cleaning; keep the kind so the object is still reported.
+            problem("metadata".to_owned(), &Value::Null, &e.to_string());
+            DynamicObject { types, metadata: ObjectMeta::default(), data: Value::Object(Map::new()) }
+        }
+    };
+    Shaped { object, problems }
+}
+
+fn clean_metadata(meta: &mut Map<String, Value>, problem: &mut impl FnMut(String, &Value, &str)) {
+    for key in ["labels", "annotations"] {
+        if let Some(Value::Object(map)) = meta.get_mut(key) {
+            let bad: Vec<String> =
+                map.iter().filter(|(_, v)| !v.is_string() && !v.is_null()).map(|(k, _)| k.clone()).collect();
+            for k in bad {
+                let v = map.remove(&k).unwrap_or_default();
+                let why = match &v {
+                    Value::Bool(_) | Value::Number(_) => format!("must be a string: quote it, \"{v}\""),
+                    _ => "must be a string".to_owned(),
+                };
+                problem(format!("metadata.{key}[{k}]"), &v, &why);
+            }
+        }
+    }
+    let keys: Vec<String> = meta.keys().cloned().collect();
+    for key in keys {
+        let Some(v) = meta.get(&key) else { continue };
+        let one = Value::Object(Map::from_iter([(key.clone(), v.clone())]));
+        if serde_json::from_value::<ObjectMeta>(one).is_err() {
+            let v = meta.remove(&key).unwrap_or_default();
+            problem(format!("metadata.{key}"), &v, expected(&key));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +211,43 @@ mod tests {
         assert_eq!(Kind::from_api_version("v1", "Node"), Kind::Node);
         assert_eq!(Kind::from_api_version("config.openshift.io/v1", "Network"), Kind::ClusterNetwork);
         assert_eq!(Kind::from_api_version("v1", "ConfigMap"), Kind::Other);
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn fields_of_the_wrong_type_are_left_out_with_a_field_error() {
+        let s = shaped(json!({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "m", "namespace": {"CNVNamespace": null},
+                         "labels": {"mignet.io/live-migration": true, "app": "x"}, "generation": "one"},
+            "spec": {"config": "{}"}}));
+        let shown: Vec<String> = s.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "metadata.labels[mignet.io/live-migration]: Invalid value: true: must be a string: quote it, \"true\"",
+                "metadata.generation: Invalid value: \"one\": must be an integer",
+                "metadata.namespace: Invalid value: {\"CNVNamespace\":null}: must be a string",
+            ]
+        );
+        assert!(s.problems.iter().all(|p| p.rule == Rule::ObjectSchema));
+        assert_eq!(name(&s.object), "m");
+        assert_eq!(namespace(&s.object), "");
+        assert_eq!(s.object.metadata.labels.as_ref().map(|l| l.len()), Some(1));
+        assert_eq!(s.object.data["spec"]["config"], "{}");
+    }
+
+    #[test]
+    fn metadata_that_is_not_a_mapping_is_replaced() {
+        let s = shaped(json!({"apiVersion": "v1", "kind": "X", "metadata": 5}));
+        assert_eq!(s.problems.len(), 1);
+        assert_eq!(s.problems[0].field, "metadata");
+        let s = shaped(json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "ok"}}));
+        assert!(s.problems.is_empty());
     }
 }

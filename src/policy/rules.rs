@@ -33,6 +33,7 @@ macro_rules! rules {
 }
 
 rules! {
+    ObjectSchema => "object-schema", "metadata fields must have the types the API server decodes (a string namespace, string labels)";
     NadNamespace => "nad-namespace", "a migration NAD must live in the migration namespace";
     NadConfigMissing => "nad-config-missing", "spec.config must be present: an empty config means an unverifiable on-disk file";
     NadConfigInvalid => "nad-config-invalid", "spec.config must be a JSON CNI config or conflist";
@@ -50,6 +51,7 @@ rules! {
     NadExclude => "nad-exclude", "exclude entries must lie inside their range and leave addresses free";
     NadGateway => "nad-gateway", "the gateway must lie inside a range";
     NadGatewayAllocatable => "nad-gateway-allocatable", "a gateway that is not excluded can be handed out (warning)";
+    NadNodeSlice => "nad-node-slice", "Fast IPAM node_slice_size must cut the IPv4 range into a slice per virt-handler node";
     NadRangeTooSmall => "nad-range-too-small", "/31, /32, /127 and /128 cannot allocate";
     NadRangeSelfOverlap => "nad-range-self-overlap", "ranges of one NAD must not overlap";
     NadRangeUnroutable => "nad-range-unroutable", "loopback, link-local, multicast and other special ranges never route";
@@ -104,7 +106,7 @@ mod tests {
         for rule in Rule::ALL {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
-            assert!(rule.id().starts_with("nad-") || rule.id().starts_with("hc-"));
+            assert!(["nad-", "hc-", "object-"].iter().any(|p| rule.id().starts_with(p)), "{}", rule.id());
         }
     }
 

@@ -47,7 +47,10 @@ pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &m
         f.deny(
             Rule::NadRange,
             format!("{field}.range"),
-            msg::required("whereabouts needs a range, e.g. \"192.168.99.0/24\", or ipRanges"),
+            msg::required(
+                "whereabouts needs a range (or ipRanges) of its own: a subnet no other network of the \
+                 cluster uses",
+            ),
         );
         return Vec::new();
     }
@@ -60,7 +63,111 @@ pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &m
         }
     }
     gateway(ipam, field, &claims, &allocatable, f);
+    node_slices(ctx, ipam, field, &specs, f);
     claims
+}
+
+/// Fast IPAM (`node_slice_size`): the range is cut into slices of that prefix and each node takes one,
+/// so there must be a slice per virt-handler node, each with an address to hand out. whereabouts
+/// supports it for IPv4 ranges written as an exact network address, and ignores start, end and
+/// exclude there.
+fn node_slices(
+    ctx: &Ctx<'_>,
+    ipam: &Map<String, Value>,
+    field: &str,
+    specs: &[RangeSpec<'_>],
+    f: &mut Findings,
+) {
+    let slice_field = format!("{field}.node_slice_size");
+    let size = match ipam.get("node_slice_size") {
+        None | Some(Value::Null) => return,
+        Some(v) => v,
+    };
+    let parsed = match size {
+        Value::String(t) => t.trim().trim_start_matches('/').parse::<u8>().ok(),
+        Value::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
+        _ => None,
+    };
+    let Some(slice) = parsed.filter(|p| *p <= 128) else {
+        return f.deny(
+            Rule::NadNodeSlice,
+            slice_field,
+            msg::invalid_json(size, "must be a prefix length such as \"/26\""),
+        );
+    };
+    for spec in specs {
+        let Some(text) = spec.holder.get("range").and_then(Value::as_str) else { continue };
+        let Ok(range) = ranges::parse_range(text) else { continue };
+        let range_field = format!("{}.range", spec.base);
+        let cidr = range.cidr();
+        let IpNet::V4(v4) = cidr else {
+            f.deny(
+                Rule::NadNodeSlice,
+                range_field,
+                msg::invalid(text, "Fast IPAM node slices (node_slice_size) work with IPv4 ranges only"),
+            );
+            continue;
+        };
+        if range.span.is_some() || range.has_host_bits() {
+            f.deny(
+                Rule::NadNodeSlice,
+                range_field.clone(),
+                msg::invalid(
+                    text,
+                    format!("with node_slice_size the range must be a network address: {cidr}"),
+                ),
+            );
+        }
+        for key in ["range_start", "range_end", "exclude"] {
+            if spec.holder.get(key).is_some_and(|v| !v.is_null()) {
+                f.warn(
+                    Rule::NadNodeSlice,
+                    format!("{}.{key}", spec.base),
+                    format!("ignored with node_slice_size: each node hands out its whole slice of {cidr}"),
+                );
+            }
+        }
+        if slice < v4.prefix_len() {
+            f.deny(
+                Rule::NadNodeSlice,
+                slice_field.clone(),
+                msg::invalid(
+                    &format!("/{slice}"),
+                    format!(
+                        "a /{slice} slice is larger than the range {cidr}: it cannot be cut into node slices"
+                    ),
+                ),
+            );
+            continue;
+        }
+        if slice > 30 {
+            f.deny(
+                Rule::NadNodeSlice,
+                slice_field.clone(),
+                msg::invalid(
+                    &format!("/{slice}"),
+                    "a /31 or /32 slice has no address to hand out: use /30 or larger",
+                ),
+            );
+            continue;
+        }
+        let slices = 1u128 << (slice - v4.prefix_len());
+        if let Some(nodes) = ctx.view.virt_handler_nodes().map(u128::from)
+            && slices < nodes
+        {
+            f.deny(
+                Rule::NadNodeSlice,
+                slice_field.clone(),
+                msg::invalid(
+                    &format!("/{slice}"),
+                    format!(
+                        "{cidr} makes {slices} slices of /{slice} for {nodes} virt-handler nodes: a node without \
+                         a slice gets no address; use a smaller slice or a larger range"
+                    ),
+                ),
+            );
+        }
+    }
 }
 
 /// What one range can hand out: its bounds and excludes.
@@ -78,7 +185,7 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
             f.deny(
                 Rule::NadRange,
                 field,
-                msg::required("each ipRanges entry needs a range, e.g. \"192.168.99.0/24\""),
+                msg::required("each ipRanges entry needs a range: a CIDR such as \"192.168.99.0/24\""),
             );
             return None;
         }

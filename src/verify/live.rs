@@ -4,7 +4,7 @@
 //! A kind whose API the cluster does not serve (the CRD is not installed) becomes a failed check, not
 //! an error; every other failure to read means the cluster cannot be verified.
 
-use std::{path::Path, time::Duration};
+use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use kube::{
     Api,
@@ -15,7 +15,11 @@ use kube::{
 };
 
 use super::{Inputs, Resource, VIRT_HANDLER_LABEL, VmiRef};
-use crate::cluster::connect::{self, ConnectError, Connection};
+use crate::{
+    cluster::connect::{self, ConnectError, Connection},
+    policy::{HcVersion, feed},
+    view::HcRead,
+};
 
 /// Objects per LIST page: bounded responses even with thousands of VMIs.
 const PAGE: u32 = 500;
@@ -64,7 +68,7 @@ pub async fn collect(conn: &Connection, namespace: &str, vmi: Option<&VmiRef>) -
     let mut inputs = Inputs::new();
     let ns = Some(namespace.to_owned());
     let (key, value) = VIRT_HANDLER_LABEL;
-    let mut listings = vec![
+    let listings = vec![
         Listing { resource: Resource::Nad, api: nad_api(), namespace: None, labels: None },
         Listing {
             resource: Resource::KubeVirt,
@@ -85,15 +89,15 @@ pub async fn collect(conn: &Connection, namespace: &str, vmi: Option<&VmiRef>) -
             labels: None,
         },
     ];
-    match hyperconverged(conn).await? {
-        // cluster-wide, so a HyperConverged in another namespace can be pointed at
-        Some(api) => {
-            listings.push(Listing { resource: Resource::HyperConverged, api, namespace: None, labels: None })
-        }
-        None => inputs.set_unavailable(Resource::HyperConverged, "API group hco.kubevirt.io is not served"),
+    let hco = hyperconverged(conn).await?;
+    if hco.is_empty() {
+        inputs.set_unavailable(Resource::HyperConverged, "API group hco.kubevirt.io is not served");
     }
     for listing in listings {
         list_into(&mut inputs, conn, listing).await?;
+    }
+    for obj in hyperconverged_reads(conn, hco).await? {
+        inputs.add(obj);
     }
     for node in nodes(conn).await? {
         inputs.add(node);
@@ -116,14 +120,60 @@ fn kubevirt_api(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kubevirt.io", "v1", kind), plural)
 }
 
-/// The HyperConverged resource at the version the server prefers; `None` when HCO is not installed.
+/// The HyperConverged resource at every served version mignet reads; empty when HCO is not installed.
 /// This is the first request, so it is also where an unreachable API server shows.
-async fn hyperconverged(conn: &Connection) -> Result<Option<ApiResource>, LiveError> {
-    match discovery::group(&conn.client, "hco.kubevirt.io").await {
-        Ok(group) => Ok(group.recommended_kind("HyperConverged").map(|(api, _)| api)),
-        Err(kube::Error::Discovery(DiscoveryError::MissingApiGroup(_))) => Ok(None),
-        Err(source) => Err(read_error(conn, "the API groups (discovery)", source)),
+async fn hyperconverged(conn: &Connection) -> Result<Vec<(HcVersion, ApiResource)>, LiveError> {
+    let group = match discovery::group(&conn.client, "hco.kubevirt.io").await {
+        Ok(group) => group,
+        Err(kube::Error::Discovery(DiscoveryError::MissingApiGroup(_))) => return Ok(Vec::new()),
+        Err(source) => return Err(read_error(conn, "the API groups (discovery)", source)),
+    };
+    let mut apis = Vec::new();
+    for (name, version) in [("v1beta1", HcVersion::V1Beta1), ("v1", HcVersion::V1)] {
+        let found = group.versioned_resources(name).into_iter().find(|(api, _)| api.kind == "HyperConverged");
+        if let Some((api, _)) = found {
+            apis.push((version, api));
+        }
     }
+    Ok(apis)
+}
+
+/// Every HyperConverged, read through each served version and, per object, the read that carries its
+/// settings: a real API server prunes each read to its version's schema (see `cluster::discovery`).
+async fn hyperconverged_reads(
+    conn: &Connection,
+    apis: Vec<(HcVersion, ApiResource)>,
+) -> Result<Vec<DynamicObject>, LiveError> {
+    let mut by_uid: BTreeMap<String, Vec<(HcRead, DynamicObject)>> = BTreeMap::new();
+    for (version, api) in apis {
+        // cluster-wide, so a HyperConverged in another namespace can be pointed at
+        let listing = Listing { resource: Resource::HyperConverged, api, namespace: None, labels: None };
+        let what = format!("{}s ({})", listing.resource.describe(), version.api_version());
+        match list(conn, &listing, &what).await {
+            Ok(objects) => {
+                for obj in objects {
+                    let read = feed::hc_read(&obj, version);
+                    let uid = if read.uid.is_empty() {
+                        format!("{}/{}", read.entry.namespace, read.entry.name)
+                    } else {
+                        read.uid.clone()
+                    };
+                    by_uid.entry(uid).or_default().push((read, obj));
+                }
+            }
+            // the version went away between discovery and the list (an HCO upgrade)
+            Err(LiveError::Read { source, .. }) if not_found(&source) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(by_uid
+        .into_values()
+        .filter_map(|mut reads| {
+            let facts: Vec<HcRead> = reads.iter().map(|(r, _)| r.clone()).collect();
+            let i = HcRead::pick(&facts)?;
+            Some(reads.swap_remove(i).1)
+        })
+        .collect())
 }
 
 fn read_error(conn: &Connection, what: &str, source: kube::Error) -> LiveError {

@@ -11,15 +11,35 @@
 //!   `as=PartialObjectMetadataList`; items of built-in kinds carry no `kind`/`apiVersion`, as in the
 //!   real server;
 //! - watch (`?watch=true`): a chunked stream of `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR",
-//!   "object":…}` lines from `resourceVersion` on, `timeoutSeconds` (a BOOKMARK then a clean end when
+//!   "object":…}` lines from `resourceVersion` on, periodic bookmarks when `allowWatchBookmarks`
+//!   ([`FakeApiServer::set_bookmark_interval`]), `timeoutSeconds` (a BOOKMARK then a clean end when
 //!   `allowWatchBookmarks`), `sendInitialEvents`, and a 410 `Expired` ERROR event when the version is
 //!   older than the last [`FakeApiServer::compact`];
 //! - faults: [`FakeApiServer::drop_watches`] cuts every watch connection without ending the chunked
 //!   body; [`FakeApiServer::set_unavailable`] is an outage at the TCP level (a front proxy cuts every
 //!   open connection and closes every new one), as when the API server is down.
 //!
-//! Not modelled: writes through the API, admission, RBAC, watch events for objects moving in or out of
-//! a label selector, periodic bookmarks.
+//! Custom resources are stored as kube-apiserver's apiextensions stores them, which is what decides
+//! what a watcher sees:
+//!
+//! - one store per resource, whatever the versions: each object is kept in the storage version of its
+//!   last write and keeps it when the CRD's storage version changes later (etcd is not rewritten);
+//! - conversion strategy `None` (no webhook, as HCO's CRD): converting only relabels `apiVersion`;
+//! - a write through version V is pruned and defaulted with V's schema, relabelled to the storage
+//!   version and pruned again with its schema, so fields the storage version does not know are lost;
+//! - a read (get, list, watch) through V applies the defaults of the version the object is stored in,
+//!   relabels it V and prunes it with V's schema: read through the other version, an HCO object loses
+//!   its live-migration settings (what `../shared` captured from a real kube-apiserver v1.36);
+//! - types are checked on write with a 422 as the real server would (`spec.config` must be a string);
+//! - the status subresource: a write of the main resource keeps the stored status, a status write keeps
+//!   everything else; `metadata.generation` moves with spec changes;
+//! - `managedFields`: one entry per manager and subresource, with the apiVersion written through;
+//! - discovery prefers the highest version by Kubernetes version priority, not the storage version.
+//!
+//! The schemas are excerpts ([`schemas`](super::schemas)); OpenShift's Network CRDs, KubeVirt's and the
+//! built-in kinds are served without one (objects as written). Not modelled: admission, RBAC, watch
+//! events for objects moving in or out of a label selector, and servers that refuse watches without a
+//! resourceVersion (etcd 3.4 without RequestWatchProgress; kube-rs lists first, so it never asks).
 #![allow(dead_code)]
 
 use std::{
@@ -41,7 +61,10 @@ use axum_server::{Handle, tls_rustls::RustlsConfig};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-/// One resource type the fake serves.
+use super::schemas;
+pub use super::schemas::HcoRelease;
+
+/// One version of a resource type the fake serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceDef {
     /// Empty for the core group.
@@ -94,17 +117,13 @@ impl ResourceDef {
         plural: "networks",
         kind: "Network",
         namespaced: false,
-        builtin: true,
+        builtin: false,
     };
     pub const OPERATOR_NETWORKS: ResourceDef =
         ResourceDef { group: "operator.openshift.io", ..ResourceDef::CONFIG_NETWORKS };
 
     fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_owned()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        api_version(self.group, self.version)
     }
 
     fn singular(&self) -> String {
@@ -112,38 +131,160 @@ impl ResourceDef {
     }
 }
 
+fn api_version(group: &str, version: &str) -> String {
+    if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") }
+}
+
+/// The HyperConverged versions of an HCO release, storage version first.
+pub fn hco(release: HcoRelease) -> Vec<ResourceDef> {
+    release
+        .versions()
+        .iter()
+        .map(|(v, _, _)| ResourceDef { version: v, ..ResourceDef::HCO_V1BETA1 })
+        .collect()
+}
+
 /// A plain Kubernetes cluster with Multus: nodes, configmaps and NADs, nothing else.
 pub fn plain_kubernetes() -> Vec<ResourceDef> {
     vec![ResourceDef::NODES, ResourceDef::CONFIGMAPS, ResourceDef::NADS]
 }
 
-/// OpenShift with OpenShift Virtualization: everything mignet watches.
-pub fn openshift() -> Vec<ResourceDef> {
-    vec![
-        ResourceDef::NODES,
-        ResourceDef::CONFIGMAPS,
-        ResourceDef::NADS,
-        ResourceDef::HCO_V1BETA1,
-        ResourceDef::CONFIG_NETWORKS,
-        ResourceDef::OPERATOR_NETWORKS,
-    ]
+/// OpenShift with OpenShift Virtualization: everything mignet watches, HCO as of `release`.
+pub fn openshift_with(release: HcoRelease) -> Vec<ResourceDef> {
+    let mut defs = vec![ResourceDef::NODES, ResourceDef::CONFIGMAPS, ResourceDef::NADS];
+    defs.extend(hco(release));
+    defs.extend([ResourceDef::CONFIG_NETWORKS, ResourceDef::OPERATOR_NETWORKS]);
+    defs
 }
 
-struct Res {
-    def: ResourceDef,
+/// OpenShift with OpenShift Virtualization whose HCO serves v1beta1 only (1.17 and earlier).
+pub fn openshift() -> Vec<ResourceDef> {
+    openshift_with(HcoRelease::V1_17)
+}
+
+/// One served version of a type.
+struct Version {
+    name: &'static str,
     served: bool,
-    /// (namespace, name) → object, in etcd key order.
+    storage: bool,
+    schema: Option<Value>,
+}
+
+/// One resource type (a CRD or a built-in kind) with its versions and its one store.
+struct Res {
+    group: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    builtin: bool,
+    versions: Vec<Version>,
+    status_subresource: bool,
+    /// (namespace, name) → object as stored (`apiVersion`: the storage version of its last write).
     objects: BTreeMap<(String, String), Value>,
+}
+
+impl Res {
+    fn new(def: &ResourceDef) -> Res {
+        // what the real CRDs declare: status subresources everywhere but the NAD CRD; built-in kinds'
+        // objects are written here as their controllers left them
+        let status_subresource = !def.builtin && def.group != "k8s.cni.cncf.io";
+        Res {
+            group: def.group,
+            plural: def.plural,
+            kind: def.kind,
+            namespaced: def.namespaced,
+            builtin: def.builtin,
+            versions: Vec::new(),
+            status_subresource,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    fn is(&self, def: &ResourceDef) -> bool {
+        self.group == def.group && self.plural == def.plural
+    }
+
+    fn def(&self, version: &'static str) -> ResourceDef {
+        ResourceDef {
+            group: self.group,
+            version,
+            plural: self.plural,
+            kind: self.kind,
+            namespaced: self.namespaced,
+            builtin: self.builtin,
+        }
+    }
+
+    fn version(&self, name: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.name == name)
+    }
+
+    fn served(&self, name: &str) -> bool {
+        self.version(name).is_some_and(|v| v.served)
+    }
+
+    fn storage(&self) -> &'static str {
+        self.versions.iter().find(|v| v.storage).or(self.versions.first()).map_or("v1", |v| v.name)
+    }
+
+    fn schema(&self, name: &str) -> Option<&Value> {
+        self.version(name).and_then(|v| v.schema.as_ref())
+    }
+
+    /// Adds a version, or serves it again; the first version of a type is its storage version.
+    fn add_version(&mut self, name: &'static str, schema: Option<Value>) {
+        let first = self.versions.is_empty();
+        match self.versions.iter_mut().find(|v| v.name == name) {
+            Some(v) => v.served = true,
+            None => self.versions.push(Version { name, served: true, storage: first, schema }),
+        }
+    }
+
+    /// A stored object as read through `version`: the stored version's defaults, relabelled, pruned
+    /// with `version`'s schema.
+    fn read(&self, stored: &Value, version: &str) -> Value {
+        let mut o = stored.clone();
+        let at = stored["apiVersion"].as_str().and_then(|a| a.rsplit('/').next()).unwrap_or_default();
+        if let Some(schema) = self.schema(at) {
+            schemas::default(&mut o, schema);
+        }
+        o["apiVersion"] = json!(api_version(self.group, version));
+        if let Some(schema) = self.schema(version) {
+            schemas::prune(&mut o, schema);
+        }
+        o
+    }
+}
+
+/// The schema of a version, where the fake models one.
+fn schema_of(def: &ResourceDef, hco_release: HcoRelease) -> Option<Value> {
+    match (def.group, def.version) {
+        ("k8s.cni.cncf.io", "v1") => Some(schemas::nad_v1()),
+        ("hco.kubevirt.io", "v1beta1") => Some(schemas::hco_v1beta1(hco_release)),
+        ("hco.kubevirt.io", "v1") => Some(schemas::hco_v1(hco_release)),
+        _ => None,
+    }
+}
+
+/// Which HCO release a list of definitions describes (its versions, storage first).
+fn release_of(defs: &[ResourceDef]) -> HcoRelease {
+    let versions: Vec<&str> =
+        defs.iter().filter(|d| d.group == "hco.kubevirt.io").map(|d| d.version).collect();
+    match versions.as_slice() {
+        ["v1", ..] => HcoRelease::V1_19,
+        [_, _, ..] => HcoRelease::V1_18,
+        _ => HcoRelease::V1_17,
+    }
 }
 
 struct Ev {
     rv: u64,
     res: usize,
     kind: &'static str,
+    /// As stored; each watch renders it through its own version.
     object: Value,
 }
 
-#[derive(Default)]
 struct Store {
     rv: u64,
     /// Watches and continue tokens from before this version get 410 Expired.
@@ -154,6 +295,7 @@ struct Store {
     snapshots: HashMap<u64, (u64, Vec<Value>)>,
     next_snapshot: u64,
     next_uid: u64,
+    hco_release: HcoRelease,
 }
 
 struct Shared {
@@ -167,6 +309,8 @@ struct Shared {
     open_watches: Mutex<usize>,
     /// While set, the front proxy closes connections.
     down: watch::Sender<bool>,
+    /// How often a watch that allows bookmarks gets one (kube-apiserver: about a minute).
+    bookmark_millis: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -199,14 +343,20 @@ impl FakeApiServer {
             RustlsConfig::from_pem(certs.cert_pem.clone().into_bytes(), certs.key_pem.clone().into_bytes())
                 .await
                 .expect("fake API server TLS config");
-        let store = Store {
+        let hco_release = release_of(&resources);
+        let mut store = Store {
             rv: 100,
-            resources: resources
-                .into_iter()
-                .map(|def| Res { def, served: true, objects: BTreeMap::new() })
-                .collect(),
-            ..Store::default()
+            compacted: 0,
+            resources: Vec::new(),
+            events: Vec::new(),
+            snapshots: HashMap::new(),
+            next_snapshot: 0,
+            next_uid: 0,
+            hco_release,
         };
+        for def in resources {
+            store.add(&def);
+        }
         let shared = Arc::new(Shared {
             token: "fake-token-for-tests".to_owned(),
             store: Mutex::new(store),
@@ -215,6 +365,7 @@ impl FakeApiServer {
             requests: Mutex::new(Vec::new()),
             open_watches: Mutex::new(0),
             down: watch::channel(false).0,
+            bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let handle: Handle<SocketAddr> = Handle::new();
@@ -254,38 +405,147 @@ impl FakeApiServer {
         path
     }
 
-    /// Creates or replaces an object (by apiVersion, kind, namespace and name), as a write through the
-    /// API would: a new resourceVersion, an ADDED or MODIFIED event. Returns the stored object.
-    pub fn apply(&self, mut object: Value) -> Value {
+    /// Creates or replaces an object through its `apiVersion`, as a write of the main resource would:
+    /// pruned, defaulted and stored at the storage version, status kept from the stored object, a new
+    /// resourceVersion and an ADDED or MODIFIED event. Returns the object as read back through the
+    /// version written. Panics where the real server would refuse the write.
+    pub fn apply(&self, object: Value) -> Value {
+        self.try_apply(object).unwrap_or_else(|e| panic!("fake API server refused a write: {e}"))
+    }
+
+    /// [`apply`](Self::apply), with the refusal a real server would answer as an error.
+    pub fn try_apply(&self, object: Value) -> Result<Value, String> {
+        self.write(object, false)
+    }
+
+    /// Writes only `status`, as a controller does through the status subresource.
+    pub fn apply_status(&self, object: Value) -> Value {
+        self.write(object, true).unwrap_or_else(|e| panic!("fake API server refused a status write: {e}"))
+    }
+
+    /// Seeds an object as its controllers would leave it: the write, then its status (if any).
+    pub fn apply_with_status(&self, object: Value) -> Value {
+        let has_status = object.get("status").is_some();
+        let written = self.apply(object.clone());
+        if has_status { self.apply_status(object) } else { written }
+    }
+
+    fn write(&self, mut object: Value, status_only: bool) -> Result<Value, String> {
         let mut store = self.shared.store();
-        let res =
-            store.find_kind(&object).unwrap_or_else(|| panic!("fake API server: no resource for {object}"));
+        let (res, version) =
+            store.find_kind(&object).ok_or_else(|| format!("no resource serves {}", object["apiVersion"]))?;
+        let r = &store.resources[res];
+        if !r.served(version) {
+            return Err(format!("{} is not served", api_version(r.group, version)));
+        }
+        if let Some(schema) = r.schema(version) {
+            if let Some(e) = schemas::type_error(&object, schema) {
+                return Err(format!("{} \"{}\" is invalid: {e}", r.kind, object_key(&object).1));
+            }
+            schemas::prune(&mut object, schema);
+            schemas::default(&mut object, schema);
+        }
+        let storage = r.storage();
+        object["apiVersion"] = json!(api_version(r.group, storage));
+        if let Some(schema) = r.schema(storage) {
+            schemas::prune(&mut object, schema);
+        }
+        let key = object_key(&object);
+        let old = r.objects.get(&key).cloned();
+        if status_only {
+            let Some(old) = &old else { return Err(format!("{} \"{}\" not found", r.plural, key.1)) };
+            let mut merged = old.clone();
+            merged["apiVersion"] = object["apiVersion"].clone();
+            match object.get("status") {
+                Some(st) => merged["status"] = st.clone(),
+                None => {
+                    if let Some(m) = merged.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            object = merged;
+        } else if r.status_subresource {
+            let m = object.as_object_mut().ok_or("the object is not a JSON object")?;
+            m.remove("status");
+            if let Some(st) = old.as_ref().and_then(|o| o.get("status")) {
+                m.insert("status".into(), st.clone());
+            }
+        }
         store.rv += 1;
         store.next_uid += 1;
         let (rv, uid) = (store.rv, store.next_uid);
-        let key = object_key(&object);
-        let old = store.resources[res].objects.get(&key).cloned();
-        let meta = object["metadata"].as_object_mut().expect("object has metadata");
+        let generation = match &old {
+            None => 1,
+            Some(o) => {
+                let g = o["metadata"]["generation"].as_i64().unwrap_or(1);
+                if !status_only && o.get("spec") != object.get("spec") { g + 1 } else { g }
+            }
+        };
+        let manager_fields: Vec<String> = object
+            .as_object()
+            .map(|m| {
+                m.keys()
+                    .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+                    .filter(|k| (k.as_str() == "status") == status_only)
+                    .map(|k| format!("f:{k}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let meta = object["metadata"].as_object_mut().ok_or("the object has no metadata")?;
         meta.insert("resourceVersion".into(), json!(rv.to_string()));
-        let (uid, created) = match &old {
-            Some(o) => (o["metadata"]["uid"].clone(), o["metadata"]["creationTimestamp"].clone()),
-            None => (json!(format!("00000000-0000-0000-0000-{uid:012}")), json!("2026-01-01T00:00:00Z")),
+        let (uid, created, mut managed) = match &old {
+            Some(o) => (
+                o["metadata"]["uid"].clone(),
+                o["metadata"]["creationTimestamp"].clone(),
+                o["metadata"]["managedFields"].as_array().cloned().unwrap_or_default(),
+            ),
+            None => (
+                json!(format!("00000000-0000-0000-0000-{uid:012}")),
+                json!("2026-01-01T00:00:00Z"),
+                meta.get("managedFields").and_then(Value::as_array).cloned().unwrap_or_default(),
+            ),
         };
         meta.insert("uid".into(), uid);
         meta.insert("creationTimestamp".into(), created);
+        if !store.resources[res].builtin {
+            meta.insert("generation".into(), json!(generation));
+            let subresource = if status_only { Some("status") } else { None };
+            managed.retain(|e| !(e["manager"] == "mignet-tests" && e["subresource"].as_str() == subresource));
+            let fields: serde_json::Map<String, Value> =
+                manager_fields.into_iter().map(|f| (f, json!({}))).collect();
+            let mut entry = json!({"manager": "mignet-tests", "operation": "Update",
+                "apiVersion": api_version(store.resources[res].group, version), "time": fake_time(rv),
+                "fieldsType": "FieldsV1", "fieldsV1": fields});
+            if let Some(sub) = subresource {
+                entry["subresource"] = json!(sub);
+            }
+            managed.push(entry);
+            meta.insert("managedFields".into(), json!(managed));
+        }
         let kind = if old.is_some() { "MODIFIED" } else { "ADDED" };
         store.resources[res].objects.insert(key, object.clone());
         store.events.push(Ev { rv, res, kind, object: object.clone() });
+        let shown = store.resources[res].read(&object, version);
         drop(store);
         self.shared.changed.send_modify(|n| *n += 1);
-        object
+        Ok(shown)
+    }
+
+    /// An object as a GET through `api_version` would answer (`None`: not found or not served).
+    pub fn get(&self, api_version: &str, namespace: &str, name: &str) -> Option<Value> {
+        let store = self.shared.store();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let r = store.resources.iter().find(|r| r.group == group && r.served(version))?;
+        let o = r.objects.get(&(namespace.to_owned(), name.to_owned()))?;
+        Some(r.read(o, version))
     }
 
     /// Deletes an object; returns whether it existed. Watches get a DELETED event with the last state.
     pub fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> bool {
         let probe = json!({"apiVersion": api_version, "kind": kind, "metadata": {"namespace": namespace, "name": name}});
         let mut store = self.shared.store();
-        let Some(res) = store.find_kind(&probe) else { return false };
+        let Some((res, _)) = store.find_kind(&probe) else { return false };
         let key = object_key(&probe);
         let Some(mut object) = store.resources[res].objects.remove(&key) else { return false };
         store.rv += 1;
@@ -297,20 +557,49 @@ impl FakeApiServer {
         true
     }
 
-    /// Serves (installs) a resource type, e.g. a CRD created after the watchers started.
+    /// Serves (installs) a version of a resource type, e.g. a CRD created after the watchers started.
     pub fn serve(&self, def: ResourceDef) {
-        let mut store = self.shared.store();
-        match store.resources.iter_mut().find(|r| r.def == def) {
-            Some(r) => r.served = true,
-            None => store.resources.push(Res { def, served: true, objects: BTreeMap::new() }),
-        }
+        self.shared.store().add(&def);
     }
 
-    /// Stops serving a resource type (a CRD deleted): discovery and its endpoints answer 404.
+    /// Stops serving a version (a CRD version dropped, or the CRD deleted when it was the last one):
+    /// discovery and its endpoints answer 404.
     pub fn unserve(&self, def: &ResourceDef) {
-        if let Some(r) = self.shared.store().resources.iter_mut().find(|r| r.def == *def) {
-            r.served = false;
+        if let Some(r) = self.shared.store().resources.iter_mut().find(|r| r.is(def))
+            && let Some(v) = r.versions.iter_mut().find(|v| v.name == def.version)
+        {
+            v.served = false;
         }
+        self.drop_watches();
+    }
+
+    /// Updates the HyperConverged CRD to an HCO release, as its operator upgrade does: versions served
+    /// and stored, schemas. Stored objects keep the version they were stored in until written again.
+    pub fn upgrade_hco(&self, release: HcoRelease) {
+        let mut store = self.shared.store();
+        store.hco_release = release;
+        let at = match store.resources.iter().position(|r| r.is(&ResourceDef::HCO_V1BETA1)) {
+            Some(i) => i,
+            None => {
+                store.resources.push(Res::new(&ResourceDef::HCO_V1BETA1));
+                store.resources.len() - 1
+            }
+        };
+        let r = &mut store.resources[at];
+        for v in &mut r.versions {
+            v.served = false;
+            v.storage = false;
+        }
+        for (name, served, storage) in release.versions() {
+            let schema = schema_of(&r.def(name), release);
+            match r.versions.iter_mut().find(|v| v.name == *name) {
+                Some(v) => {
+                    (v.served, v.storage, v.schema) = (*served, *storage, schema);
+                }
+                None => r.versions.push(Version { name, served: *served, storage: *storage, schema }),
+            }
+        }
+        drop(store);
         self.drop_watches();
     }
 
@@ -332,6 +621,11 @@ impl FakeApiServer {
         self.shared.down.send_replace(unavailable);
     }
 
+    /// Sends bookmarks this often on watches that allow them (the real server's is about a minute).
+    pub fn set_bookmark_interval(&self, every: Duration) {
+        self.shared.bookmark_millis.store(every.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Every request so far, as `METHOD path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
@@ -349,17 +643,42 @@ impl FakeApiServer {
 }
 
 impl Store {
-    fn find_kind(&self, object: &Value) -> Option<usize> {
-        let api_version = object["apiVersion"].as_str()?;
-        let kind = object["kind"].as_str()?;
-        self.resources.iter().position(|r| r.def.api_version() == api_version && r.def.kind == kind)
+    /// Adds a version to its type, creating the type with it as the storage version.
+    fn add(&mut self, def: &ResourceDef) {
+        let schema = schema_of(def, self.hco_release);
+        let at = match self.resources.iter().position(|r| r.is(def)) {
+            Some(i) => i,
+            None => {
+                self.resources.push(Res::new(def));
+                self.resources.len() - 1
+            }
+        };
+        self.resources[at].add_version(def.version, schema);
     }
 
-    fn find_served(&self, group: &str, version: &str, plural: &str) -> Option<usize> {
-        self.resources.iter().position(|r| {
-            r.served && r.def.group == group && r.def.version == version && r.def.plural == plural
+    /// The type and version an object's `apiVersion` and `kind` name.
+    fn find_kind(&self, object: &Value) -> Option<(usize, &'static str)> {
+        let api_version = object["apiVersion"].as_str()?;
+        let kind = object["kind"].as_str()?;
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        self.resources.iter().enumerate().find_map(|(i, r)| {
+            let v = r.version(version).filter(|_| r.group == group && r.kind == kind)?;
+            Some((i, v.name))
         })
     }
+
+    fn find_served(&self, group: &str, version: &str, plural: &str) -> Option<(usize, &'static str)> {
+        self.resources.iter().enumerate().find_map(|(i, r)| {
+            let v = r.version(version).filter(|v| v.served && r.group == group && r.plural == plural)?;
+            Some((i, v.name))
+        })
+    }
+}
+
+/// The fake's clock for managedFields: a second per resourceVersion, so later writes sort later.
+fn fake_time(rv: u64) -> String {
+    let (day, rest) = (1 + (rv / 86_400) % 28, rv % 86_400);
+    format!("2026-01-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
 }
 
 fn object_key(object: &Value) -> (String, String) {
@@ -426,6 +745,8 @@ fn expired(rv: u64, oldest: u64) -> Value {
 /// The parsed path of a resource request.
 struct Target {
     res: usize,
+    /// The version the request reads through.
+    version: &'static str,
     namespace: Option<String>,
     name: Option<String>,
 }
@@ -483,10 +804,12 @@ fn version_priority(v: &str) -> (u8, u32, u32) {
 
 fn group_list(store: &Store) -> Value {
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for r in store.resources.iter().filter(|r| r.served && !r.def.group.is_empty()) {
-        let versions = groups.entry(r.def.group).or_default();
-        if !versions.contains(&r.def.version) {
-            versions.push(r.def.version);
+    for r in store.resources.iter().filter(|r| !r.group.is_empty()) {
+        for v in r.versions.iter().filter(|v| v.served) {
+            let versions = groups.entry(r.group).or_default();
+            if !versions.contains(&v.name) {
+                versions.push(v.name);
+            }
         }
     }
     let groups: Vec<Value> = groups
@@ -505,10 +828,16 @@ fn resource_list(store: &Store, group: &str, version: &str) -> Response {
     let resources: Vec<Value> = store
         .resources
         .iter()
-        .filter(|r| r.served && r.def.group == group && r.def.version == version)
-        .map(|r| {
-            json!({"name": r.def.plural, "singularName": r.def.singular(), "namespaced": r.def.namespaced,
-                   "kind": r.def.kind, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+        .filter(|r| r.group == group && r.served(version))
+        .flat_map(|r| {
+            let def = r.def("");
+            let main = json!({"name": def.plural, "singularName": def.singular(), "namespaced": def.namespaced,
+                   "kind": def.kind, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]});
+            let status = r.status_subresource.then(|| {
+                json!({"name": format!("{}/status", def.plural), "singularName": "", "namespaced": def.namespaced,
+                       "kind": def.kind, "verbs": ["get", "patch", "update"]})
+            });
+            std::iter::once(main).chain(status)
         })
         .collect();
     if resources.is_empty() && !group.is_empty() {
@@ -529,11 +858,11 @@ fn parse_target(store: &Store, group: &str, version: &str, rest: &[&str]) -> Opt
         [plural, name] => (None, *plural, Some(*name)),
         _ => return None,
     };
-    let res = store.find_served(group, version, plural)?;
-    if namespace.is_some() && !store.resources[res].def.namespaced {
+    let (res, version) = store.find_served(group, version, plural)?;
+    if namespace.is_some() && !store.resources[res].namespaced {
         return None;
     }
-    Some(Target { res, namespace: namespace.map(str::to_owned), name: name.map(str::to_owned) })
+    Some(Target { res, version, namespace: namespace.map(str::to_owned), name: name.map(str::to_owned) })
 }
 
 async fn resource(
@@ -559,9 +888,9 @@ async fn resource(
         return get(shared, &target, name, meta_only);
     }
     if matches!(params.get("watch").map(String::as_str), Some("true" | "1")) {
-        return start_watch(shared, target.res, filter, params, meta_only);
+        return start_watch(shared, &target, filter, params, meta_only);
     }
-    list(shared, target.res, &filter, params, meta_only)
+    list(shared, &target, &filter, params, meta_only)
 }
 
 fn get(shared: &Arc<Shared>, target: &Target, name: &str, meta_only: bool) -> Response {
@@ -569,12 +898,8 @@ fn get(shared: &Arc<Shared>, target: &Target, name: &str, meta_only: bool) -> Re
     let res = &store.resources[target.res];
     let key = (target.namespace.clone().unwrap_or_default(), name.to_owned());
     match res.objects.get(&key) {
-        Some(o) => json_response(StatusCode::OK, &shape(o, meta_only)),
-        None => status(
-            404,
-            "NotFound",
-            &format!("{}{} \"{name}\" not found", res.def.plural, dotted(res.def.group)),
-        ),
+        Some(o) => json_response(StatusCode::OK, &shape(&res.read(o, target.version), meta_only)),
+        None => status(404, "NotFound", &format!("{}{} \"{name}\" not found", res.plural, dotted(res.group))),
     }
 }
 
@@ -675,7 +1000,7 @@ fn split_term(term: &str) -> Option<(&str, bool, &str)> {
 
 fn list(
     shared: &Arc<Shared>,
-    res: usize,
+    target: &Target,
     filter: &Filter,
     params: &HashMap<String, String>,
     meta_only: bool,
@@ -700,14 +1025,14 @@ fn list(
             (rv, items)
         }
         None => {
-            let def = store.resources[res].def.clone();
-            let items: Vec<Value> = store.resources[res]
+            let r = &store.resources[target.res];
+            let items: Vec<Value> = r
                 .objects
                 .values()
                 .filter(|o| filter.matches(o))
                 .map(|o| {
-                    let mut item = shape(o, meta_only);
-                    if def.builtin
+                    let mut item = shape(&r.read(o, target.version), meta_only);
+                    if r.builtin
                         && !meta_only
                         && let Some(m) = item.as_object_mut()
                     {
@@ -733,7 +1058,7 @@ fn list(
     } else {
         items
     };
-    let def = &store.resources[res].def;
+    let def = store.resources[target.res].def(target.version);
     let (kind, api_version) = if meta_only {
         ("PartialObjectMetadataList".to_owned(), "meta.k8s.io/v1".to_owned())
     } else {
@@ -768,7 +1093,7 @@ type Chunk = Result<Bytes, std::io::Error>;
 
 fn start_watch(
     shared: &Arc<Shared>,
-    res: usize,
+    target: &Target,
     filter: Filter,
     params: &HashMap<String, String>,
     meta_only: bool,
@@ -784,9 +1109,11 @@ fn start_watch(
             |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
         ));
     let response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    let (res, version) = (target.res, target.version);
     let (start, preamble) = {
         let store = shared.store();
-        let def = store.resources[res].def.clone();
+        let r = &store.resources[res];
+        let def = r.def(version);
         match requested.map(|v| v.parse::<u64>()) {
             Some(Err(_)) => return status(400, "BadRequest", "invalid resourceVersion"),
             Some(Ok(rv)) if rv < store.compacted && !initial => {
@@ -796,11 +1123,11 @@ fn start_watch(
             Some(Ok(rv)) if !initial => (rv, Vec::new()),
             _ => {
                 // no version (or "0", or sendInitialEvents): the current objects as ADDED first
-                let mut pre: Vec<Bytes> = store.resources[res]
+                let mut pre: Vec<Bytes> = r
                     .objects
                     .values()
                     .filter(|o| filter.matches(o))
-                    .map(|o| line("ADDED", &shape(o, meta_only)))
+                    .map(|o| line("ADDED", &shape(&r.read(o, version), meta_only)))
                     .collect();
                 if initial && bookmarks {
                     pre.push(line("BOOKMARK", &bookmark(&def, store.rv, true, meta_only)));
@@ -812,7 +1139,8 @@ fn start_watch(
     let shared = shared.clone();
     tokio::spawn(async move {
         *shared.open_watches.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        stream_events(&shared, res, filter, start, preamble, tx, timeout, bookmarks, meta_only).await;
+        let at = Target { res, version, namespace: None, name: None };
+        stream_events(&shared, &at, filter, start, preamble, tx, timeout, bookmarks, meta_only).await;
         *shared.open_watches.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
     });
     response
@@ -821,7 +1149,7 @@ fn start_watch(
 #[allow(clippy::too_many_arguments)]
 async fn stream_events(
     shared: &Arc<Shared>,
-    res: usize,
+    target: &Target,
     filter: Filter,
     mut last: u64,
     preamble: Vec<Bytes>,
@@ -841,14 +1169,18 @@ async fn stream_events(
     }
     let deadline = tokio::time::sleep(Duration::from_secs(timeout.unwrap_or(1800)));
     tokio::pin!(deadline);
+    let every =
+        Duration::from_millis(shared.bookmark_millis.load(std::sync::atomic::Ordering::Relaxed).max(1));
+    let mut bookmark_tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         let pending: Vec<(u64, Bytes)> = {
             let store = shared.store();
+            let r = &store.resources[target.res];
             store
                 .events
                 .iter()
-                .filter(|e| e.res == res && e.rv > last && filter.matches(&e.object))
-                .map(|e| (e.rv, line(e.kind, &shape(&e.object, meta_only))))
+                .filter(|e| e.res == target.res && e.rv > last && filter.matches(&e.object))
+                .map(|e| (e.rv, line(e.kind, &shape(&r.read(&e.object, target.version), meta_only))))
                 .collect()
         };
         // the front proxy cuts connections on its own time; nothing written during an outage may
@@ -873,13 +1205,28 @@ async fn stream_events(
                 if bookmarks {
                     let (def, rv) = {
                         let store = shared.store();
-                        (store.resources[res].def.clone(), store.rv)
+                        (store.resources[target.res].def(target.version), store.rv)
                     };
                     let _ = tx.send(Ok(line("BOOKMARK", &bookmark(&def, rv, false, meta_only)))).await;
                 }
                 return;
             }
             () = tx.closed() => return,
+            _ = bookmark_tick.tick(), if bookmarks => {
+                // as the real server's periodic bookmark: the current version, once every event up to
+                // it has been sent (else the next tick)
+                let mark = {
+                    let store = shared.store();
+                    let behind = store.events.iter().any(|e| e.res == target.res && e.rv > last);
+                    (!behind).then(|| (store.resources[target.res].def(target.version), store.rv))
+                };
+                if let Some((def, rv)) = mark {
+                    if tx.send(Ok(line("BOOKMARK", &bookmark(&def, rv, false, meta_only)))).await.is_err() {
+                        return;
+                    }
+                    last = rv;
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 pub mod common;
 pub mod fake_apiserver;
+pub mod schemas;
 
 use std::{
     future::Future,

@@ -1,0 +1,287 @@
+//! Structural schemas for the fake API server's custom resources, and what kube-apiserver does with
+//! them: prune unknown fields and apply defaults.
+//!
+//! The schemas are small hand-written excerpts in the shape of the real CRDs (the NAD CRD of
+//! network-attachment-definition-client, HCO's `hco00.crd.yaml` at v1.17, v1.18 and v1.19): every field
+//! mignet reads or a test writes is there, with the real defaults; the hundreds of other fields are
+//! not, so they are pruned as fields unknown to the schema would be.
+//!
+//! Pruning and defaulting follow apiextensions-apiserver's `structuralpruning.Prune` and
+//! `structuraldefaulting.Default`: a key is kept when the schema names it in `properties`, or has
+//! `additionalProperties`, or `x-kubernetes-preserve-unknown-fields` is set; `apiVersion`, `kind` and
+//! `metadata` of the object itself are always kept. A property with a `default` that is absent is set
+//! to it, and defaulting then continues inside the value set.
+
+use serde_json::{Map, Value, json};
+
+/// HyperConverged Operator releases whose CRD differs in what mignet reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HcoRelease {
+    /// v1beta1 only.
+    V1_17,
+    /// v1 and v1beta1 served, v1beta1 stored; discovery prefers v1.
+    V1_18,
+    /// v1 stored, v1beta1 still served; completionTimeoutPerGiB 20 and one outbound migration per node.
+    V1_19,
+}
+
+impl HcoRelease {
+    /// `(version, served, storage)` of the CRD's versions, storage first.
+    pub fn versions(self) -> &'static [(&'static str, bool, bool)] {
+        match self {
+            HcoRelease::V1_17 => &[("v1beta1", true, true)],
+            HcoRelease::V1_18 => &[("v1beta1", true, true), ("v1", true, false)],
+            HcoRelease::V1_19 => &[("v1", true, true), ("v1beta1", true, false)],
+        }
+    }
+
+    fn migration_defaults(self) -> Value {
+        let (per_gib, outbound) = match self {
+            HcoRelease::V1_19 => (20, 1),
+            _ => (150, 2),
+        };
+        json!({"allowAutoConverge": false, "allowPostCopy": false, "completionTimeoutPerGiB": per_gib,
+               "parallelMigrationsPerCluster": 5, "parallelOutboundMigrationsPerNode": outbound,
+               "progressTimeout": 150})
+    }
+}
+
+fn object(properties: Value) -> Value {
+    json!({"type": "object", "properties": properties})
+}
+
+fn preserved() -> Value {
+    json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+}
+
+fn live_migration_config(release: HcoRelease) -> Value {
+    let mut s = object(json!({
+        "allowAutoConverge": {"type": "boolean", "default": false},
+        "allowPostCopy": {"type": "boolean", "default": false},
+        "bandwidthPerMigration": {"type": "string"},
+        "completionTimeoutPerGiB": {"type": "integer", "default": release.migration_defaults()["completionTimeoutPerGiB"]},
+        "network": {"type": "string"},
+        "parallelMigrationsPerCluster": {"type": "integer", "default": 5},
+        "parallelOutboundMigrationsPerNode": {"type": "integer", "default": release.migration_defaults()["parallelOutboundMigrationsPerNode"]},
+        "progressTimeout": {"type": "integer", "default": 150},
+    }));
+    s["default"] = release.migration_defaults();
+    s
+}
+
+/// The v1beta1 HyperConverged schema: settings at `spec.liveMigrationConfig`.
+pub fn hco_v1beta1(release: HcoRelease) -> Value {
+    let feature_gates = json!({"type": "object", "properties": {
+        "downwardMetrics": {"type": "boolean", "default": false},
+        "decentralizedLiveMigration": {"type": "boolean", "default": true},
+    }, "default": {"downwardMetrics": false, "decentralizedLiveMigration": true}});
+    let mut spec = object(json!({
+        "featureGates": feature_gates,
+        "liveMigrationConfig": live_migration_config(release),
+        "uninstallStrategy": {"type": "string", "default": "BlockUninstallIfWorkloadsExist"},
+        "infra": preserved(),
+        "workloads": preserved(),
+    }));
+    spec["default"] = json!({"featureGates": {"downwardMetrics": false, "decentralizedLiveMigration": true},
+                             "liveMigrationConfig": release.migration_defaults(),
+                             "uninstallStrategy": "BlockUninstallIfWorkloadsExist"});
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "spec": spec, "status": preserved()}),
+    )
+}
+
+/// The v1 HyperConverged schema: settings at `spec.virtualization.liveMigrationConfig`, feature
+/// gates a list.
+pub fn hco_v1(release: HcoRelease) -> Value {
+    let mut virtualization = object(json!({"liveMigrationConfig": live_migration_config(release)}));
+    virtualization["default"] = json!({"liveMigrationConfig": release.migration_defaults()});
+    let mut deployment =
+        object(json!({"uninstallStrategy": {"type": "string", "default": "BlockUninstallIfWorkloadsExist"}}));
+    deployment["default"] = json!({"uninstallStrategy": "BlockUninstallIfWorkloadsExist"});
+    let mut spec = object(json!({
+        "featureGates": {"type": "array", "items": object(json!({"name": {"type": "string"}, "state": {"type": "string"}}))},
+        "virtualization": virtualization,
+        "deployment": deployment,
+    }));
+    spec["default"] = json!({"virtualization": {"liveMigrationConfig": release.migration_defaults()},
+                             "deployment": {"uninstallStrategy": "BlockUninstallIfWorkloadsExist"}});
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "spec": spec, "status": preserved()}),
+    )
+}
+
+/// The NetworkAttachmentDefinition schema: `spec.config`, a string, and nothing else.
+pub fn nad_v1() -> Value {
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "spec": object(json!({"config": {"type": "string"}}))}),
+    )
+}
+
+/// Removes what the schema does not know from an object (its root keeps apiVersion, kind, metadata).
+pub fn prune(object: &mut Value, schema: &Value) {
+    prune_at(object, Some(schema), true);
+}
+
+fn prune_at(x: &mut Value, s: Option<&Value>, root: bool) {
+    if s.is_some_and(|s| s["x-kubernetes-preserve-unknown-fields"] == json!(true)) {
+        return;
+    }
+    match x {
+        Value::Object(map) => {
+            let Some(s) = s else {
+                map.clear();
+                return;
+            };
+            map.retain(|k, v| {
+                if root && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    return true;
+                }
+                if let Some(prop) = s["properties"].get(k) {
+                    prune_at(v, Some(prop), false);
+                    true
+                } else if let Some(extra) = s.get("additionalProperties").filter(|a| a.is_object()) {
+                    prune_at(v, Some(extra), false);
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        Value::Array(items) => {
+            for item in items {
+                prune_at(item, s.and_then(|s| s.get("items")), false);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Sets every absent property that has a default, all the way down.
+pub fn default(x: &mut Value, s: &Value) {
+    match x {
+        Value::Object(map) => {
+            if let Some(props) = s["properties"].as_object() {
+                for (k, prop) in props {
+                    if let Some(d) = prop.get("default")
+                        && !map.contains_key(k)
+                    {
+                        map.insert(k.clone(), d.clone());
+                    }
+                }
+                for (k, v) in map.iter_mut() {
+                    if let Some(prop) = props.get(k) {
+                        default(v, prop);
+                    }
+                }
+            } else if let Some(extra) = s.get("additionalProperties").filter(|a| a.is_object()) {
+                for v in map.values_mut() {
+                    default(v, extra);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = s.get("items") {
+                for item in items {
+                    default(item, item_schema);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The first value whose type the schema contradicts, as kube-apiserver's 422 names it.
+pub fn type_error(x: &Value, s: &Value) -> Option<String> {
+    type_error_at(x, s, "")
+}
+
+fn type_error_at(x: &Value, s: &Value, path: &str) -> Option<String> {
+    let ok = match s["type"].as_str() {
+        Some("string") => x.is_string(),
+        Some("integer") => x.is_i64() || x.is_u64(),
+        Some("boolean") => x.is_boolean(),
+        Some("array") => x.is_array(),
+        Some("object") => x.is_object(),
+        _ => true,
+    };
+    if !ok && !x.is_null() {
+        let want = s["type"].as_str().unwrap_or_default();
+        let got = match x {
+            Value::Object(_) => "object",
+            Value::Array(_) => "array",
+            Value::String(_) => "string",
+            Value::Bool(_) => "boolean",
+            _ => "number",
+        };
+        return Some(format!(
+            "{}: Invalid value: \"{got}\": {}: Invalid value: \"{got}\": must be of type {want}",
+            path.trim_start_matches('.'),
+            path.trim_start_matches('.')
+        ));
+    }
+    match x {
+        Value::Object(map) => {
+            let props = s["properties"].as_object().cloned().unwrap_or_else(Map::new);
+            map.iter()
+                .find_map(|(k, v)| props.get(k).and_then(|p| type_error_at(v, p, &format!("{path}.{k}"))))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // also compiled into benches/live_view.rs, whose harness drops #[test] functions
+    #[allow(unused_imports)]
+    use super::*;
+
+    #[test]
+    fn a_read_through_v1_of_a_v1beta1_object_loses_its_live_migration_settings() {
+        let mut o = json!({"apiVersion": "hco.kubevirt.io/v1", "kind": "HyperConverged",
+            "metadata": {"name": "kubevirt-hyperconverged"},
+            "spec": {"liveMigrationConfig": {"network": "migration-bridge"}, "featureGates": {"downwardMetrics": true}}});
+        prune(&mut o, &hco_v1(HcoRelease::V1_18));
+        // as captured from kube-apiserver: spec keeps an emptied featureGates only
+        assert_eq!(o["spec"], json!({"featureGates": {}}));
+        assert_eq!(o["metadata"]["name"], "kubevirt-hyperconverged");
+    }
+
+    #[test]
+    fn defaults_fill_what_is_absent_all_the_way_down() {
+        let mut spec = json!({"spec": {"liveMigrationConfig": {"network": "m", "progressTimeout": 300}}});
+        default(&mut spec, &hco_v1beta1(HcoRelease::V1_19));
+        let lm = &spec["spec"]["liveMigrationConfig"];
+        assert_eq!((lm["network"].as_str(), lm["progressTimeout"].as_i64()), (Some("m"), Some(300)));
+        assert_eq!(lm["completionTimeoutPerGiB"], 20);
+        // spec has an object default of its own, as in the real CRD
+        let mut empty = json!({});
+        default(&mut empty, &hco_v1(HcoRelease::V1_18));
+        assert_eq!(empty["spec"]["deployment"]["uninstallStrategy"], "BlockUninstallIfWorkloadsExist");
+        let mut bare = json!({"spec": {}});
+        default(&mut bare, &hco_v1(HcoRelease::V1_18));
+        assert_eq!(bare["spec"]["virtualization"]["liveMigrationConfig"]["completionTimeoutPerGiB"], 150);
+    }
+
+    #[test]
+    fn preserved_subtrees_and_the_object_root_are_kept() {
+        let mut o = json!({"apiVersion": "x", "kind": "y", "metadata": {"a": 1}, "extra": 1,
+                           "spec": {"infra": {"anything": {"goes": true}}, "unknown": 1}, "status": {"s": 1}});
+        prune(&mut o, &hco_v1beta1(HcoRelease::V1_18));
+        assert_eq!(
+            o,
+            json!({"apiVersion": "x", "kind": "y", "metadata": {"a": 1},
+                             "spec": {"infra": {"anything": {"goes": true}}}, "status": {"s": 1}})
+        );
+    }
+
+    #[test]
+    fn a_nad_config_that_is_not_a_string_is_refused() {
+        let bad = json!({"spec": {"config": {"type": "macvlan"}}});
+        let e = type_error(&bad, &nad_v1()).unwrap();
+        assert!(e.contains("spec.config") && e.contains("must be of type string"), "{e}");
+        assert_eq!(type_error(&json!({"spec": {"config": "{}"}}), &nad_v1()), None);
+    }
+}
