@@ -39,6 +39,7 @@ fmt:
 bench:
 	$(CARGO) bench --bench decide
 	$(CARGO) bench --bench live_view
+	$(CARGO) bench --bench free
 	bash benches/load.sh
 	bash benches/page.sh
 
