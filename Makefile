@@ -35,11 +35,13 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## bench: criterion micro-benchmarks, the live view at 100k NADs, then load runs against the release server (benches/load.sh)
+## bench: criterion micro-benchmarks, the live view at 100k NADs, load runs against the release server (benches/load.sh), the HTML page at 10k NADs (benches/page.sh)
 bench:
 	$(CARGO) bench --bench decide
 	$(CARGO) bench --bench live_view
+	$(CARGO) bench --bench free
 	bash benches/load.sh
+	bash benches/page.sh
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE ?= localhost/mignet:$(VERSION)

@@ -8,6 +8,7 @@ pub mod certs;
 pub mod cluster;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod html;
 pub mod input;
 pub mod policy;
 pub mod server;

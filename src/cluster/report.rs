@@ -10,12 +10,20 @@ use serde_json::Value;
 
 use super::status::ResourceReport;
 use crate::{
-    policy::{HcVersion, Policy, cni::NetConf, ranges},
+    policy::{
+        HcVersion, Policy,
+        cni::NetConf,
+        free::{self, Family, Wanted},
+        ranges,
+    },
     view::{HcRead, NadEntry, View},
 };
 
 /// How many overlapping owners one line names before summarising the rest.
 const MAX_NAMED: usize = 5;
+
+/// How many free subnets are suggested for each migration range.
+pub const FREE_SUGGESTIONS: usize = 3;
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -28,6 +36,60 @@ pub struct Report {
     pub hyper_convergeds: Vec<HcLine>,
     /// What the live view watches; empty for a view built from files.
     pub resources: Vec<ResourceReport>,
+    /// Every migration network: those HyperConvergeds name and those the policy takes for one.
+    pub migration_networks: Vec<MigrationNetwork>,
+    /// Free subnets the size of each migration range, placed near it (a /24 when there is none).
+    pub free_subnets: Vec<FreeSubnets>,
+    /// Per node, the migration network's master on the host; empty where host networks are unknown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<NodeHost>,
+}
+
+/// A migration network and whether it can serve every node: the question asked before a migration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationNetwork {
+    pub namespace: String,
+    pub name: String,
+    /// The HyperConvergeds naming it (`namespace/name`); empty for a migration NAD none uses yet.
+    pub hyper_convergeds: Vec<String>,
+    /// Whether the NAD is in the view (a HyperConverged may name one that does not exist).
+    pub found: bool,
+    /// The host interface macvlan sits on (`master`), where the config could be read.
+    pub master: Option<String>,
+    pub ranges: Vec<IpNet>,
+    /// Addresses whereabouts can hand out over all its ranges; `None` when no range could be read.
+    pub usable: Option<u128>,
+    /// Nodes needing one address each (`None`: no node known).
+    pub virt_handler_nodes: Option<u64>,
+    /// Whether `usable` covers every node; `None` when either is unknown.
+    pub enough: Option<bool>,
+}
+
+/// Room for another network the size of `like`: what a user can pick instead of an overlapping range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreeSubnets {
+    /// The migration range these are sized and placed after; `None` when there is no migration network.
+    pub like: Option<IpNet>,
+    pub family: Family,
+    pub prefix_len: u8,
+    /// Free subnets, nearest first; empty when the private blocks have no room.
+    pub subnets: Vec<IpNet>,
+}
+
+/// The migration network's master interface on one node, as the node's host network state reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeHost {
+    pub node: String,
+    /// The interface looked for (the migration NAD's `master`).
+    pub master: String,
+    /// Whether the node has that interface.
+    pub present: bool,
+    /// Its operational state (`up`, `down`, …), where reported.
+    pub state: Option<String>,
+    pub mtu: Option<u32>,
 }
 
 /// One claimed range.
@@ -82,6 +144,9 @@ pub struct HcLine {
     pub settings_from: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub read_through: Vec<&'static str>,
+    /// `spec.liveMigrationConfig` as written, where the objects were at hand (`mignet check`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_migration_config: Option<serde_json::Map<String, Value>>,
 }
 
 impl Report {
@@ -123,10 +188,38 @@ impl Report {
                         through.sort();
                         through.into_iter().map(version).collect()
                     },
+                    live_migration_config: None,
                 }
             })
             .collect();
-        Report { ranges: lines, virt_handler_nodes: view.virt_handler_nodes(), hyper_convergeds, resources }
+        let mut report = Report {
+            ranges: lines,
+            virt_handler_nodes: view.virt_handler_nodes(),
+            hyper_convergeds,
+            resources,
+            migration_networks: Vec::new(),
+            free_subnets: Vec::new(),
+            hosts: Vec::new(),
+        };
+        report.migration_networks = migration_networks(policy, view);
+        report.free_subnets = free_subnets(policy, view, &report.migration_networks);
+        report
+    }
+
+    /// Records a HyperConverged's `spec.liveMigrationConfig` from its object, for the panel that shows
+    /// the migration settings; objects of other kinds or HyperConvergeds not in the report are ignored.
+    pub fn add_hc_settings(&mut self, obj: &kube::core::DynamicObject) {
+        if !matches!(crate::policy::Kind::of(obj), crate::policy::Kind::HyperConverged(_)) {
+            return;
+        }
+        let (ns, name) = (crate::policy::object::namespace(obj), crate::policy::object::name(obj));
+        let config =
+            obj.data.get("spec").and_then(|s| s.get("liveMigrationConfig")).and_then(Value::as_object);
+        if let (Some(config), Some(hc)) =
+            (config, self.hyper_convergeds.iter_mut().find(|h| h.namespace == ns && h.name == name))
+        {
+            hc.live_migration_config = Some(config.clone());
+        }
     }
 
     /// Whether a migration NAD shares addresses with anything (what the rules deny).
@@ -227,6 +320,68 @@ fn resource_line(r: &ResourceReport) -> String {
 
 fn line(cidr: IpNet, owner: Owner) -> RangeLine {
     RangeLine { cidr, owner, overlaps: Vec::new(), overlap_count: 0, usable: None }
+}
+
+/// The NADs HyperConvergeds name, plus those the policy takes for migration NADs, by namespace and name.
+fn migration_networks(policy: &Policy, view: &View) -> Vec<MigrationNetwork> {
+    let mut names: std::collections::BTreeSet<(String, String)> =
+        view.hcs().filter_map(|hc| hc.network.as_ref().map(|n| (hc.namespace.clone(), n.clone()))).collect();
+    names.extend(
+        view.nads()
+            .filter(|e| policy.is_migration_nad(e, view))
+            .map(|e| (e.key.namespace().to_owned(), e.key.name().to_owned())),
+    );
+    let nodes = view.virt_handler_nodes();
+    names
+        .into_iter()
+        .map(|(namespace, name)| {
+            let entry = view.nad(&namespace, &name);
+            let caps = entry.map(capacities).unwrap_or_default();
+            let usable =
+                (!caps.is_empty()).then(|| caps.iter().map(|(_, u)| *u).fold(0u128, u128::saturating_add));
+            let master = entry
+                .and_then(|e| e.config.as_deref())
+                .and_then(|c| NetConf::parse(c).ok())
+                .and_then(|c| c.main().get("master").and_then(Value::as_str).map(str::to_owned));
+            MigrationNetwork {
+                hyper_convergeds: view
+                    .hcs_using(&namespace, &name)
+                    .map(|h| format!("{}/{}", h.namespace, h.name))
+                    .collect(),
+                found: entry.is_some(),
+                master,
+                ranges: entry.map(|e| e.ranges.to_vec()).unwrap_or_default(),
+                usable,
+                virt_handler_nodes: nodes,
+                enough: usable.zip(nodes).map(|(u, n)| u >= u128::from(n)),
+                namespace,
+                name,
+            }
+        })
+        .collect()
+}
+
+/// Free subnets for each distinct migration range, or a /24 of IPv4 private space when there is none.
+fn free_subnets(policy: &Policy, view: &View, networks: &[MigrationNetwork]) -> Vec<FreeSubnets> {
+    let mut likes: Vec<IpNet> = networks.iter().flat_map(|m| m.ranges.iter().copied()).collect();
+    likes.sort_by_key(|n| (n.max_prefix_len(), ranges::bounds(n).0, n.prefix_len()));
+    likes.dedup();
+    let wanted: Vec<(Option<IpNet>, Wanted<'_>)> = if likes.is_empty() {
+        let w =
+            Wanted { family: Family::V4, prefix_len: 24, near: None, except: None, count: FREE_SUGGESTIONS };
+        vec![(None, w)]
+    } else {
+        likes.iter().map(|n| (Some(*n), Wanted::like(n, FREE_SUGGESTIONS))).collect()
+    };
+    wanted
+        .into_iter()
+        .map(|(like, w)| FreeSubnets {
+            like,
+            family: w.family,
+            prefix_len: w.prefix_len,
+            subnets: free::free_subnets(policy, view, &w),
+        })
+        .collect()
 }
 
 /// IPv4 first, then by first address, wider networks before the ones they contain.
@@ -558,5 +713,91 @@ mod tests {
             serde_json::json!({"kind": "reserved", "what": "service network", "source": "default"})
         );
         assert!(svc.get("usable").is_none());
+    }
+    #[test]
+    fn migration_panel_has_the_nad_its_users_and_capacity() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        assert_eq!(
+            r.migration_networks,
+            vec![MigrationNetwork {
+                namespace: "openshift-cnv".into(),
+                name: "migration-bridge".into(),
+                hyper_convergeds: vec!["openshift-cnv/kubevirt-hyperconverged".into()],
+                found: true,
+                master: Some("bond2".into()),
+                ranges: vec!["192.168.99.0/24".parse().unwrap()],
+                usable: Some(239),
+                virt_handler_nodes: Some(3),
+                enough: Some(true),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_named_nad_that_is_missing_is_shown_as_such() {
+        let mut v = View::new();
+        v.upsert_hc(HcEntry {
+            namespace: "openshift-cnv".into(),
+            name: "hc".into(),
+            network: Some("gone".into()),
+        });
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        let m = &r.migration_networks[0];
+        assert_eq!((m.name.as_str(), m.found, m.usable, m.enough), ("gone", false, None, None));
+        assert!(m.ranges.is_empty() && m.master.is_none());
+    }
+
+    #[test]
+    fn free_subnets_are_the_migration_size_and_skip_the_overlapper() {
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
+        assert_eq!(r.free_subnets.len(), 1);
+        let f = &r.free_subnets[0];
+        assert_eq!(
+            (f.like, f.family, f.prefix_len),
+            (Some("192.168.99.0/24".parse().unwrap()), Family::V4, 24)
+        );
+        let shown: Vec<String> = f.subnets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["192.168.100.0/24", "192.168.101.0/24", "192.168.102.0/24"]);
+        let none = Report::build(&Policy::default(), &View::new(), Vec::new());
+        assert_eq!(none.free_subnets[0].like, None);
+        assert_eq!(none.free_subnets[0].subnets[0].to_string(), "192.168.0.0/24");
+    }
+
+    #[test]
+    fn hc_settings_come_from_the_object() {
+        let mut r = Report::build(&Policy::default(), &sample(), Vec::new());
+        let hc: kube::core::DynamicObject = serde_json::from_value(serde_json::json!({
+            "apiVersion": "hco.kubevirt.io/v1beta1", "kind": "HyperConverged",
+            "metadata": {"name": "kubevirt-hyperconverged", "namespace": "openshift-cnv"},
+            "spec": {"liveMigrationConfig": {"network": "migration-bridge", "completionTimeoutPerGiB": 800}}
+        }))
+        .unwrap();
+        let mut other = hc.clone();
+        other.metadata.name = Some("another".into());
+        r.add_hc_settings(&other);
+        assert_eq!(r.hyper_convergeds[0].live_migration_config, None);
+        r.add_hc_settings(&hc);
+        let cfg = r.hyper_convergeds[0].live_migration_config.as_ref().unwrap();
+        assert_eq!(cfg["completionTimeoutPerGiB"], 800);
+    }
+
+    #[test]
+    fn json_carries_the_page_data() {
+        let mut r = Report::build(&Policy::default(), &sample(), Vec::new());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["migrationNetworks"][0]["master"], "bond2");
+        assert_eq!(v["migrationNetworks"][0]["enough"], true);
+        assert_eq!(v["freeSubnets"][0]["subnets"][0], "192.168.100.0/24");
+        assert_eq!(v["freeSubnets"][0]["family"], "IPv4");
+        assert!(v.get("hosts").is_none(), "no host section without host networks");
+        r.hosts.push(NodeHost {
+            node: "w0".into(),
+            master: "bond2".into(),
+            present: true,
+            state: Some("up".into()),
+            mtu: Some(9000),
+        });
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["hosts"][0]["mtu"], 9000);
     }
 }

@@ -61,6 +61,8 @@ pub enum Output {
     Github,
     /// SARIF 2.1.0, for code-scanning tools (GitHub code scanning, GitLab, IDEs).
     Sarif,
+    /// One self-contained HTML page: the files' address map, then every finding.
+    Html,
 }
 
 /// The id SARIF and GitHub annotations give a file or document that could not be judged.
@@ -126,6 +128,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Output::Github => github(&mut out, &entries)?,
         Output::Sarif => {
             serde_json::to_writer_pretty(&mut out, &sarif(&entries)).map(|_| writeln!(out))??
+        }
+        Output::Html => {
+            let objects = input.state.iter().chain(objects().map(|r| &r.located)).map(|l| &l.object);
+            html(&mut out, &policy, &view, objects, &entries)?
         }
     }
     let s = summary(&entries);
@@ -312,6 +318,54 @@ fn report<'a>(entries: &'a [Entry<'a>]) -> Report<'a> {
         }
     }
     Report { results, errors, summary: summary(entries) }
+}
+
+/// The address map of the view, then every finding and input error.
+fn html<'a>(
+    out: &mut impl Write,
+    policy: &Policy,
+    view: &View,
+    objects: impl Iterator<Item = &'a kube::core::DynamicObject>,
+    entries: &[Entry<'_>],
+) -> io::Result<()> {
+    use mignet::html::{CheckFinding, Level};
+    let mut report = mignet::cluster::report::Report::build(policy, view, Vec::new());
+    objects.for_each(|o| report.add_hc_settings(o));
+    let mut findings = Vec::new();
+    for entry in entries {
+        let j = match entry {
+            Entry::Judged(j) => j,
+            Entry::Error(e) => {
+                findings.push(CheckFinding {
+                    level: Level::Error,
+                    rule: INPUT_ERROR.to_owned(),
+                    location: e.at.to_string(),
+                    object: String::new(),
+                    field: String::new(),
+                    message: e.message.clone(),
+                });
+                continue;
+            }
+        };
+        let found = |level, rule: Rule, field: &str, message: String| CheckFinding {
+            level,
+            rule: rule.id().to_owned(),
+            location: j.read.located.source.clone(),
+            object: who(j.read),
+            field: field.to_owned(),
+            message,
+        };
+        for f in &j.decision.denials {
+            findings.push(found(Level::Error, f.rule, &f.field, f.message.clone()));
+        }
+        for f in &j.decision.warnings {
+            findings.push(found(Level::Warning, f.rule, &f.field, f.message.clone()));
+        }
+        for note in notes(&j.decision) {
+            findings.push(found(Level::Note, Rule::HcDefaults, "", note));
+        }
+    }
+    out.write_all(mignet::html::check_page(&report, &findings).as_bytes())
 }
 
 /// Escapes a workflow command's message (`%`, CR, LF) and, for properties, also `:` and `,`.

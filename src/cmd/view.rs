@@ -47,6 +47,8 @@ pub enum Output {
     Text,
     /// One JSON document.
     Json,
+    /// One self-contained HTML page: the address map, the migration network and free subnets.
+    Html,
 }
 
 /// Connects, waits for every served resource's initial list, prints the view and exits 0.
@@ -80,6 +82,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
+        Output::Html => out.write_all(mignet::html::view_page(&report).as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }

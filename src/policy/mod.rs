@@ -8,6 +8,7 @@ pub mod decision;
 pub mod defaults;
 pub mod feed;
 pub mod file;
+pub mod free;
 mod hco;
 pub mod index;
 mod macvlan;
