@@ -10,7 +10,7 @@ use super::{
     Admission, Ctx, Operation, Policy, Rule,
     cni::{self, CNI_VERSIONS, Claim, NetConf},
     decision::{Findings, msg},
-    macvlan, object, ranges, whereabouts,
+    free, macvlan, object, ranges, whereabouts,
 };
 use crate::view::{NadEntry, NadName};
 
@@ -421,7 +421,7 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
     let allowed = &ctx.policy.file().allowed_ipam_types;
     let ipam = match main.get("ipam") {
         None | Some(Value::Null) => {
-            f.deny(Rule::NadIpam, field, msg::required(missing_ipam()));
+            f.deny(Rule::NadIpam, field, msg::required(missing_ipam(ctx)));
             return Vec::new();
         }
         Some(Value::Object(ipam)) => ipam,
@@ -460,17 +460,43 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
     }
 }
 
-/// What a migration NAD without IPAM must add: whereabouts and a range no other network uses. No
-/// subnet is named: which one is free depends on the cluster.
-fn missing_ipam() -> String {
-    "without IPAM the migration interface gets no address and virt-handler crash-loops; add \
-     {\"type\": \"whereabouts\", \"range\": ...} with a range of its own: a subnet no other network \
-     of the cluster uses, reachable on every node"
-        .to_owned()
+/// What a migration NAD without IPAM must add: whereabouts and a range no other network uses, with
+/// a few /24s that are free in the view (which one is free depends on the cluster).
+fn missing_ipam(ctx: &Ctx<'_>) -> String {
+    let wanted =
+        free::Wanted { family: free::Family::V4, prefix_len: 24, near: None, except: None, count: 2 };
+    let free = free::free_subnets(ctx.policy, ctx.view, &wanted);
+    let example = match free.as_slice() {
+        [] => String::new(),
+        nets => format!(" (free here: {})", join(nets)),
+    };
+    format!(
+        "without IPAM the migration interface gets no address and virt-handler crash-loops; add \
+         {{\"type\": \"whereabouts\", \"range\": ...}} with a range of its own: a subnet no other network \
+         of the cluster uses, reachable on every node{example}"
+    )
+}
+
+/// "; free ranges of this size: a, b", for a migration NAD's range that collides: where it could go
+/// instead, so the fix is one edit (empty when the view leaves no room).
+fn free_hint(ctx: &Ctx<'_>, nad: &Nad<'_>, net: &IpNet) -> String {
+    let key = NadName::new(nad.namespace, nad.name);
+    let wanted = free::Wanted { except: Some(&key), ..free::Wanted::like(net, 2) };
+    match free::free_subnets(ctx.policy, ctx.view, &wanted).as_slice() {
+        [] => String::new(),
+        nets => format!("; free ranges of this size: {}", join(nets)),
+    }
+}
+
+fn join(nets: &[IpNet]) -> String {
+    nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Where a range sits: never on special, reserved or other NADs' networks.
 fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
+    // computed once, and only for a range that collides
+    let mut hint: Option<String> = None;
+    let mut hint = || hint.get_or_insert_with(|| free_hint(ctx, nad, &c.net)).clone();
     for (net, what) in UNROUTABLE.iter() {
         if ranges::overlaps(&c.net, net) {
             f.deny(
@@ -478,7 +504,7 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
                 c.field.clone(),
                 msg::invalid(
                     &c.text,
-                    format!("overlaps the {what} range {net}, which never routes between nodes"),
+                    format!("overlaps the {what} range {net}, which never routes between nodes{}", hint()),
                 ),
             );
         }
@@ -492,7 +518,7 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
             f.deny(
                 Rule::NadOverlapReserved,
                 c.field.clone(),
-                msg::invalid(&c.text, format!("overlaps the {} {}{from}", r.what, r.net)),
+                msg::invalid(&c.text, format!("overlaps the {} {}{from}{}", r.what, r.net, hint())),
             );
         }
     }
@@ -505,7 +531,10 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
         f.deny(
             Rule::NadOverlapNad,
             c.field.clone(),
-            msg::invalid(&c.text, format!("overlaps NetworkAttachmentDefinition {}", name_list(hits))),
+            msg::invalid(
+                &c.text,
+                format!("overlaps NetworkAttachmentDefinition {}{}", name_list(hits), hint()),
+            ),
         );
     }
 }

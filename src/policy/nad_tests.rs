@@ -248,7 +248,9 @@ fn ipam() {
     );
     // the fix names no subnet: which one is free depends on the cluster
     let m = only_denial(&judge_cfg(&unset(&reference_config(), "/ipam")), Rule::NadIpam, "spec.config.ipam");
-    assert!(m.contains("a range of its own") && !m.contains("192.168."), "{m}");
+    assert!(m.contains("a range of its own"), "{m}");
+    // ... and suggests /24s free in the view, not a fixed subnet
+    assert!(m.contains("(free here: 192.168.0.0/24, 192.168.1.0/24)"), "{m}");
 }
 
 #[test]
@@ -441,13 +443,20 @@ fn reserved_ranges() {
         Rule::NadOverlapReserved,
         "spec.config.ipam.range",
     );
-    assert_eq!(m, "Invalid value: \"10.129.64.0/24\": overlaps the pod network 10.128.0.0/14");
+    assert_eq!(
+        m,
+        "Invalid value: \"10.129.64.0/24\": overlaps the pod network 10.128.0.0/14; free ranges of this size: \
+         10.132.0.0/24, 10.132.1.0/24"
+    );
     let m = only_denial(
         &judge_cfg(&cfg("/ipam/range", json!("172.30.8.0/24"))),
         Rule::NadOverlapReserved,
         "spec.config.ipam.range",
     );
-    assert!(m.ends_with("overlaps the service network 172.30.0.0/16"), "{m}");
+    assert!(
+        m.ends_with("overlaps the service network 172.30.0.0/16; free ranges of this size: 172.31.0.0/24, 172.31.1.0/24"),
+        "{m}"
+    );
     for r in ["10.0.1.0/24", "100.64.3.0/24", "100.88.0.0/24", "fd98::/64", "fd97::/64", "fd69::/120"] {
         only_denial(
             &judge_cfg(&cfg("/ipam/range", json!(r))),
@@ -481,7 +490,11 @@ fn policy_reserved_ranges() {
     let n = nad(&reference_config());
     let d = judge_with(&policy, Operation::Create, &n, None, &view(&[&n]));
     let m = only_denial(&d, Rule::NadOverlapReserved, "spec.config.ipam.range");
-    assert!(m.ends_with("overlaps the storage network 192.168.0.0/16"), "{m}");
+    // the suggestions leave the policy's additional range too
+    assert!(
+        m.ends_with("overlaps the storage network 192.168.0.0/16; free ranges of this size: 172.16.0.0/24, 172.16.1.0/24"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -498,7 +511,8 @@ fn overlap_with_other_nads() {
     );
     assert_eq!(
         m,
-        "Invalid value: \"192.168.99.0/24\": overlaps NetworkAttachmentDefinition vms/tenant-a (192.168.99.128/25)"
+        "Invalid value: \"192.168.99.0/24\": overlaps NetworkAttachmentDefinition vms/tenant-a (192.168.99.128/25); \
+         free ranges of this size: 192.168.100.0/24, 192.168.101.0/24"
     );
     let apart = nad_in(
         "vms",
@@ -516,7 +530,7 @@ fn many_overlaps_stay_one_short_line() {
     let refs: Vec<_> = others.iter().collect();
     let m =
         only_denial(&judge(&nad(&reference_config()), &refs), Rule::NadOverlapNad, "spec.config.ipam.range");
-    assert!(m.ends_with("and 47 more"), "{m}");
+    assert!(m.contains("and 47 more; free ranges of this size: 192.168.100.0/24, 192.168.101.0/24"), "{m}");
 }
 
 #[test]

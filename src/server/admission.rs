@@ -217,7 +217,8 @@ mod tests {
             r["status"]["message"],
             "spec.config.master: Required value: without master, macvlan uses the default-route interface: the \
              management network; name the dedicated NIC or bond, e.g. \"bond2\"; spec.config.ipam.range: Invalid \
-             value: \"10.129.64.0/24\": overlaps the pod network 10.128.0.0/14"
+             value: \"10.129.64.0/24\": overlaps the pod network 10.128.0.0/14; free ranges of this size: 10.132.0.0/24, \
+             10.132.1.0/24"
         );
         assert_eq!(r["status"]["details"]["causes"][1]["field"], "spec.config.ipam.range");
         assert_eq!(r["auditAnnotations"][AUDIT_DENIED_RULES], "nad-master,nad-overlap-reserved");
