@@ -11,13 +11,17 @@ use std::{
     collections::{BTreeMap, HashSet},
     fmt,
     hash::{Hash, Hasher},
+    net::IpAddr,
     sync::Arc,
 };
 
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
-use crate::policy::index::RangeIndex;
+use crate::policy::{
+    host::{HostError, HostNetwork, HostNetworks, NameCounts},
+    index::RangeIndex,
+};
 
 /// A NAD's identity: `namespace/name` in one shared allocation, so the view's set and its range
 /// index hold the same text and a clone is a reference count.
@@ -219,6 +223,29 @@ pub struct Discovered {
     pub source: String,
 }
 
+/// What a Node tells beyond its name: the labels NodeNetworkConfigurationPolicies select by and the
+/// addresses that locate its management interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Whether it matches the virt-handler node selector.
+    pub virt_handler: bool,
+    /// `metadata.labels`; `None` when the source did not carry them.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `status.addresses` of type InternalIP (empty when unknown, e.g. a metadata-only watch).
+    pub internal_ips: Vec<IpAddr>,
+}
+
+/// Labels as the view keeps them: one allocation for the list, one per string.
+type Labels = Box<[(Box<str>, Box<str>)]>;
+
+/// A node as the view keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NodeRecord {
+    virt_handler: bool,
+    labels: Option<Labels>,
+    internal_ips: Box<[IpAddr]>,
+}
+
 /// The cluster state the rules judge against.
 #[derive(Debug, Clone, Default)]
 pub struct View {
@@ -228,9 +255,13 @@ pub struct View {
     /// thousands of tenant NADs sharing one range.
     flagged: RangeIndex<NadName>,
     hcs: BTreeMap<(String, String), HcEntry>,
-    /// Node name → whether it matches the virt-handler node selector.
-    nodes: BTreeMap<String, bool>,
+    /// Node name → whether it matches the virt-handler node selector, labels and InternalIPs.
+    nodes: BTreeMap<String, NodeRecord>,
+    /// How many nodes match the selector.
+    selected: usize,
     discovered: BTreeMap<ReservedKind, Discovered>,
+    /// NodeNetworkStates, by node name, with per-interface counts over the nodes.
+    hosts: HostNetworks,
 }
 
 impl View {
@@ -335,25 +366,113 @@ impl View {
         self.hcs.values().filter(move |hc| hc.namespace == namespace && hc.network.as_deref() == Some(name))
     }
 
-    /// Adds or replaces a node, with whether it matches the virt-handler node selector.
+    /// Adds or replaces a node, with whether it matches the virt-handler node selector (labels and
+    /// addresses given before by [`View::upsert_node_info`] are kept).
     pub fn upsert_node(&mut self, name: String, runs_virt_handler: bool) {
-        self.nodes.insert(name, runs_virt_handler);
+        let mut record = self.nodes.get(&name).cloned().unwrap_or_default();
+        record.virt_handler = runs_virt_handler;
+        self.put_node(name, record);
+    }
+
+    /// Adds or replaces a node with its labels and InternalIPs.
+    pub fn upsert_node_info(&mut self, name: String, info: NodeInfo) {
+        let labels = info.labels.map(|l| l.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        let record =
+            NodeRecord { virt_handler: info.virt_handler, labels, internal_ips: info.internal_ips.into() };
+        self.put_node(name, record);
+    }
+
+    fn put_node(&mut self, name: String, record: NodeRecord) {
+        let old = self.nodes.insert(name.clone(), record);
+        if old.as_ref().is_some_and(|o| o.virt_handler) {
+            self.selected -= 1;
+        }
+        let record = &self.nodes[&name];
+        if record.virt_handler {
+            self.selected += 1;
+        }
+        if old.as_ref() != Some(record) {
+            self.hosts.recount(&name, Some((record.virt_handler, &record.internal_ips)));
+        }
     }
 
     /// Removes a node.
     pub fn remove_node(&mut self, name: &str) {
-        self.nodes.remove(name);
+        if let Some(old) = self.nodes.remove(name) {
+            if old.virt_handler {
+                self.selected -= 1;
+            }
+            self.hosts.recount(name, None);
+        }
     }
 
     /// Nodes that need a migration address: those matching the selector, or all when none does;
     /// `None` when no node is known (capacity cannot be judged).
     pub fn virt_handler_nodes(&self) -> Option<u64> {
-        let selected = self.nodes.values().filter(|v| **v).count() as u64;
-        match (selected, self.nodes.len() as u64) {
+        match (self.selected as u64, self.nodes.len() as u64) {
             (_, 0) => None,
             (0, all) => Some(all),
             (selected, _) => Some(selected),
         }
+    }
+
+    /// Whether the virt-handler nodes are those matching the selector (else all nodes are).
+    fn by_selector(&self) -> bool {
+        self.selected > 0
+    }
+
+    /// The virt-handler nodes (as [`View::virt_handler_nodes`] counts them), by name.
+    pub fn virt_handler_node_names(&self) -> impl Iterator<Item = &str> {
+        let by_selector = self.by_selector();
+        self.nodes.iter().filter(move |(_, r)| !by_selector || r.virt_handler).map(|(n, _)| n.as_str())
+    }
+
+    /// A node's labels: `None` for an unknown node, or one whose source carried no labels.
+    pub fn node_labels(&self, name: &str) -> Option<impl Iterator<Item = (&str, &str)>> {
+        let labels = self.nodes.get(name)?.labels.as_deref()?;
+        Some(labels.iter().map(|(k, v)| (&**k, &**v)))
+    }
+
+    /// A node's InternalIPs, as known.
+    pub fn node_internal_ips(&self, name: &str) -> &[IpAddr] {
+        self.nodes.get(name).map(|r| &*r.internal_ips).unwrap_or_default()
+    }
+
+    /// Adds or replaces a node's host network from its NodeNetworkState (a watch ADDED or MODIFIED
+    /// event); an unreadable state makes the node's host network unknown.
+    pub fn upsert_host_network(&mut self, node: &str, state: Result<HostNetwork, HostError>) {
+        let record = self.nodes.get(node).map(|r| (r.virt_handler, &*r.internal_ips));
+        self.hosts.upsert(node, state, record);
+    }
+
+    /// Forgets a node's NodeNetworkState (a watch DELETED event); unknown names are ignored.
+    pub fn remove_host_network(&mut self, node: &str) -> Option<Result<HostNetwork, HostError>> {
+        self.hosts.remove(node)
+    }
+
+    /// Whether any NodeNetworkState is held: without one, host networks are not judged at all.
+    pub fn host_networks_known(&self) -> bool {
+        self.hosts.any()
+    }
+
+    /// Number of NodeNetworkStates held.
+    pub fn host_network_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// A node's host network; `None` when it has no NodeNetworkState.
+    pub fn host_network(&self, node: &str) -> Option<Result<&HostNetwork, &HostError>> {
+        self.hosts.get(node).map(|e| e.state.as_ref())
+    }
+
+    /// Per-name counts over the virt-handler nodes' readable host networks.
+    pub(crate) fn host_counts(&self, iface: &str) -> Option<&NameCounts> {
+        self.hosts.counts(iface, usize::from(self.by_selector()))
+    }
+
+    /// Virt-handler nodes with a readable host network.
+    pub(crate) fn readable_host_networks(&self) -> u64 {
+        self.hosts.readable[usize::from(self.by_selector())].into()
     }
 
     /// Records a cluster network read from the cluster, replacing the policy's value for it.

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let options = Options { missing_network_warns: !args.strict };
     let judged: Vec<Judged<'_>> = inputs
         .iter()
-        .filter(|l| matches!(Kind::of(&l.object), Kind::Nad | Kind::HyperConverged(_)))
+        .filter(|l| matches!(Kind::of(&l.object), Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp))
         .map(|located| {
             let admission = Admission {
                 operation: Operation::Create,

@@ -9,10 +9,13 @@ pub mod defaults;
 pub mod feed;
 pub mod file;
 mod hco;
+pub mod host;
 pub mod index;
 mod macvlan;
 mod nad;
+mod nad_host;
 pub mod netconfig;
+mod nncp;
 pub mod object;
 pub mod ranges;
 pub mod rules;
@@ -171,6 +174,7 @@ impl Policy {
         let mut patch = json_patch::Patch::default();
         match admission.kind {
             Kind::Nad => nad::admit(&ctx, admission, &mut findings),
+            Kind::Nncp => nncp::admit(&ctx, admission, &mut findings),
             Kind::HyperConverged(version) => {
                 hco::admit(&ctx, version, admission, &mut findings);
                 if let (Some(obj), true, Operation::Create | Operation::Update, false) = (
