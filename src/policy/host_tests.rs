@@ -18,13 +18,23 @@ fn reads_the_reference_ovn_worker() {
     let h = host(&ovn_state("w0", 30));
     // br-ex twice: the OVS bridge and its internal port
     let brex = h.named("br-ex");
-    assert_eq!(brex.iter().map(|i| i.kind).collect::<Vec<_>>(), [IfaceType::OvsBridge, IfaceType::OvsInterface]);
+    assert_eq!(
+        brex.iter().map(|i| i.kind).collect::<Vec<_>>(),
+        [IfaceType::OvsBridge, IfaceType::OvsInterface]
+    );
     assert_eq!(&*brex[0].ports, ["bond0".into(), "br-ex".into(), "patch-br-ex_w0-to-br-int".into()]);
     let f = h.facts("br-ex").unwrap();
-    assert_eq!((f.kind, f.mtu, f.port_of), (IfaceType::OvsInterface, Some(1500), None), "the internal port is no port");
+    assert_eq!(
+        (f.kind, f.mtu, f.port_of),
+        (IfaceType::OvsInterface, Some(1500), None),
+        "the internal port is no port"
+    );
     assert_eq!(f.addresses().count(), 3);
     let bond2 = h.facts("bond2").unwrap();
-    assert_eq!((bond2.kind, bond2.state, bond2.mtu, bond2.port_of), (IfaceType::Bond, IfaceState::Up, Some(9000), None));
+    assert_eq!(
+        (bond2.kind, bond2.state, bond2.mtu, bond2.port_of),
+        (IfaceType::Bond, IfaceState::Up, Some(9000), None)
+    );
     assert_eq!(&*h.named("bond2")[0].ports, ["ens3f0".into(), "ens3f1".into()]);
     assert_eq!(h.facts("ens3f0").unwrap().port_of, Some("bond2"));
     assert_eq!(h.facts("bond1").unwrap().port_of, Some("br-vm"));
@@ -98,7 +108,13 @@ fn a_vlan_master_stands_on_its_base_and_the_bases_ports() {
 
 #[test]
 fn bond_and_port_spellings_are_all_read() {
-    for (section, key) in [("link-aggregation", "port"), ("link-aggregation", "ports"), ("link-aggregation", "slaves"), ("bond", "port"), ("bond", "ports")] {
+    for (section, key) in [
+        ("link-aggregation", "port"),
+        ("link-aggregation", "ports"),
+        ("link-aggregation", "slaves"),
+        ("bond", "port"),
+        ("bond", "ports"),
+    ] {
         let state = add_iface(
             &plain_state("w0", 30),
             json!({"name":"bond7","type":"bond","state":"up",section:{"mode":"lacp",key:["a", {"name":"b"}, 7]}}),
@@ -117,8 +133,9 @@ fn unreadable_states_are_errors_never_panics() {
     not_list["status"]["currentState"]["interfaces"] = json!("{{ capture.x }}");
     assert_eq!(HostNetwork::from_state(&not_list), Err(HostError::NotAList("a string")));
     let mut many = base.clone();
-    many["status"]["currentState"]["interfaces"] =
-        Value::Array((0..MAX_INTERFACES + 1).map(|i| json!({"name": format!("veth{i}"), "type": "veth"})).collect());
+    many["status"]["currentState"]["interfaces"] = Value::Array(
+        (0..MAX_INTERFACES + 1).map(|i| json!({"name": format!("veth{i}"), "type": "veth"})).collect(),
+    );
     assert_eq!(HostNetwork::from_state(&many), Err(HostError::TooMany(MAX_INTERFACES + 1)));
     let ports: Vec<String> = (0..2000).map(|i| format!("p{i}")).collect();
     let long = add_iface(&base, json!({"name":"bond9","type":"bond","link-aggregation":{"port":ports}}));
@@ -165,7 +182,11 @@ fn counts_follow_upserts_removals_and_node_changes() {
     let mut hosts = HostNetworks::default();
     let ips: &[IpAddr] = &[];
     hosts.upsert("w0", HostNetwork::from_state(&ovn_state("w0", 30)), Some((true, ips)));
-    hosts.upsert("w1", HostNetwork::from_state(&edit_iface(&ovn_state("w1", 31), "bond2", json!({"mtu": 1500}))), Some((false, ips)));
+    hosts.upsert(
+        "w1",
+        HostNetwork::from_state(&edit_iface(&ovn_state("w1", 31), "bond2", json!({"mtu": 1500}))),
+        Some((false, ips)),
+    );
     hosts.upsert("w2", HostNetwork::from_state(&json!({})), Some((true, ips)));
     hosts.upsert("w3", HostNetwork::from_state(&ovn_state("w3", 33)), None);
     assert_eq!(hosts.readable, [2, 1]);

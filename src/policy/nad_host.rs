@@ -277,3 +277,7 @@ pub(super) fn check(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "nad_host_tests.rs"]
+mod tests;
