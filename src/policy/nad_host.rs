@@ -12,7 +12,7 @@ use super::{
     Ctx, Rule,
     cni::Claim,
     decision::{Findings, msg},
-    host::{Facts, HostNetwork},
+    host::{Facts, HostNetwork, IfaceType},
     macvlan::valid_ifname,
     whereabouts::Allocatable,
 };
@@ -159,20 +159,23 @@ pub(super) fn check(
     if counts.port > 0 && f.enabled(Rule::NadMasterPort) {
         let (named, total) =
             nodes_where(view, |n| facts_on(view, n, master).is_some_and(|x| x.port_of.is_some()));
-        let controller = named
-            .first()
-            .and_then(|n| facts_on(view, n, master))
-            .and_then(|x| x.port_of)
-            .map(|c| printable(c).into_owned())
-            .unwrap_or_default();
+        let first = named.first().and_then(|n| readable(view, n));
+        let controller = first.and_then(|h| h.facts(master)).and_then(|x| x.port_of).unwrap_or_default();
+        let is_bond = first.and_then(|h| h.facts(controller)).is_some_and(|c| c.kind == IfaceType::Bond);
+        let shown = printable(controller);
+        let hint = if is_bond {
+            format!("use the bond {shown} itself if it is dedicated to migration, or a free NIC")
+        } else {
+            "use a free NIC, or a bond or VLAN dedicated to migration".to_owned()
+        };
         f.deny(
             Rule::NadMasterPort,
             field.clone(),
             msg::invalid(
                 master,
                 format!(
-                    "is a port of {controller} on {}: the kernel refuses a macvlan on it (\"device or resource \
-                     busy\"); use {controller} itself if it is dedicated to migration, or a free NIC",
+                    "is a port of {shown} on {}: the kernel refuses a macvlan on it (\"device or resource \
+                     busy\"); {hint}",
                     node_list(&named, total)
                 ),
             ),
