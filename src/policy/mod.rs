@@ -33,6 +33,7 @@ use kube::core::DynamicObject;
 pub use self::{
     decision::{Decision, Finding, RuleSet},
     file::{DEFAULT_POLICY_YAML, HcDefaults, PolicyFile, PolicyFileError},
+    nncp::MigrationMaster,
     object::{HcVersion, Kind},
     rules::Rule,
 };
@@ -195,6 +196,12 @@ impl Policy {
     /// migration namespace (the only place a HyperConverged may name it) its raw config for re-judging.
     pub fn nad_entry(&self, obj: &DynamicObject) -> NadEntry {
         nad::entry(self, obj)
+    }
+
+    /// The macvlan masters of the migration NADs in the view, as the host rules follow them.
+    pub fn migration_masters(&self, view: &View) -> Vec<MigrationMaster> {
+        let options = Options::default();
+        nncp::guarded(&Ctx { policy: self, view, options: &options })
     }
 
     /// Whether a stored NAD is a migration NAD, by the test the rules apply, so reports agree with them.

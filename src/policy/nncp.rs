@@ -18,11 +18,13 @@ use super::{
 };
 use crate::{text::printable, view::NadName};
 
-/// A migration NAD's master, as the NNCP rules protect it.
-struct Guarded {
-    nad: NadName,
-    master: String,
-    mtu: Option<u32>,
+/// A migration NAD's macvlan master: what the host rules and reports follow on every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationMaster {
+    pub nad: NadName,
+    pub master: String,
+    /// The NAD's `mtu`, when it sets one.
+    pub mtu: Option<u32>,
 }
 
 /// One `desiredState.interfaces` entry, as nmstate reads it.
@@ -83,7 +85,7 @@ fn desired(list: &[Value]) -> Vec<Desired<'_>> {
 }
 
 /// The masters of the migration NADs the view holds (configs are kept in the migration namespace).
-fn guarded(ctx: &Ctx<'_>) -> Vec<Guarded> {
+pub(super) fn guarded(ctx: &Ctx<'_>) -> Vec<MigrationMaster> {
     let view = ctx.view;
     let mut entries: Vec<_> = ["0.0.0.0/0", "::/0"]
         .iter()
@@ -102,7 +104,7 @@ fn guarded(ctx: &Ctx<'_>) -> Vec<Guarded> {
                 return None;
             }
             let master = nad_host::master(conf.main())?.to_owned();
-            Some(Guarded { nad: e.key.clone(), master, mtu: nad_host::nad_mtu(conf.main()) })
+            Some(MigrationMaster { nad: e.key.clone(), master, mtu: nad_host::nad_mtu(conf.main()) })
         })
         .collect()
 }
@@ -227,7 +229,7 @@ pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) 
 }
 
 /// What the master stands on: from the node's host network, or the master alone when unknown.
-fn dependencies(g: &Guarded, host: Option<&HostNetwork>) -> Vec<Dependency> {
+fn dependencies(g: &MigrationMaster, host: Option<&HostNetwork>) -> Vec<Dependency> {
     match host {
         Some(h) => h.dependencies(&g.master),
         None => vec![Dependency {
@@ -240,7 +242,7 @@ fn dependencies(g: &Guarded, host: Option<&HostNetwork>) -> Vec<Dependency> {
 }
 
 fn judge<'v>(
-    g: &Guarded,
+    g: &MigrationMaster,
     host: Option<&HostNetwork>,
     entries: &[Desired<'_>],
     node: Option<&'v str>,
