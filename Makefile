@@ -38,6 +38,7 @@ fmt:
 ## bench: criterion micro-benchmarks, the live view at 100k NADs, then load runs against the release server (benches/load.sh)
 bench:
 	$(CARGO) bench --bench decide
+	$(CARGO) bench --bench host_networks
 	$(CARGO) bench --bench live_view
 	bash benches/load.sh
 

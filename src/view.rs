@@ -428,7 +428,7 @@ impl View {
     }
 
     /// A node's labels: `None` for an unknown node, or one whose source carried no labels.
-    pub fn node_labels(&self, name: &str) -> Option<impl Iterator<Item = (&str, &str)>> {
+    pub fn node_labels(&self, name: &str) -> Option<impl Iterator<Item = (&str, &str)> + Clone> {
         let labels = self.nodes.get(name)?.labels.as_deref()?;
         Some(labels.iter().map(|(k, v)| (&**k, &**v)))
     }

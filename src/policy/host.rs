@@ -338,50 +338,50 @@ impl HostNetwork {
 
     /// What an interface stands on: itself, a bond's or bridge's ports, a VLAN's base and what the
     /// base stands on. Removing or downing any of these breaks a macvlan on `name`.
-    pub fn dependencies(&self, name: &str) -> Vec<Dependency> {
-        let mut out: Vec<Dependency> = Vec::new();
-        let mut work = vec![(Box::<str>::from(name), Role::Master)];
+    pub fn dependencies<'a>(&'a self, name: &'a str) -> Vec<Dependency<'a>> {
+        let mut out: Vec<Dependency<'a>> = Vec::new();
+        let mut work = vec![(name, Role::Master)];
         while let Some((n, role)) = work.pop() {
             if out.iter().any(|d| d.name == n) || out.len() > 64 {
                 continue;
             }
-            let Some(facts) = self.facts(&n) else { continue };
+            let Some(facts) = self.facts(n) else { continue };
+            let mut ports = Vec::new();
             for r in facts.records {
+                if r.kind.has_ports() {
+                    ports.extend(r.ports.iter().map(|p| &**p));
+                }
                 if r.kind == IfaceType::Bond || r.kind == IfaceType::LinuxBridge {
-                    work.extend(r.ports.iter().map(|p| (p.clone(), Role::PortOf(n.clone()))));
+                    work.extend(r.ports.iter().map(|p| (&**p, Role::PortOf(n))));
                 }
                 if let Some(b) = &r.vlan_base {
-                    work.push((b.clone(), Role::BaseOf(n.clone())));
+                    work.push((b, Role::BaseOf(n)));
                 }
             }
-            out.push(Dependency { name: n, role, mtu: facts.mtu, ports: ports_of(facts.records) });
+            out.push(Dependency { name: n, role, mtu: facts.mtu, ports });
         }
         out
     }
 }
 
-fn ports_of(records: &[Iface]) -> Vec<Box<str>> {
-    records.iter().filter(|r| r.kind.has_ports()).flat_map(|r| r.ports.iter().cloned()).collect()
-}
-
 /// Why an interface matters to a macvlan master.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role<'a> {
     Master,
     /// A port of this bond or bridge.
-    PortOf(Box<str>),
+    PortOf(&'a str),
     /// The base of this VLAN.
-    BaseOf(Box<str>),
+    BaseOf(&'a str),
 }
 
 /// An interface a master stands on, with what the NNCP rules compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dependency {
-    pub name: Box<str>,
-    pub role: Role,
+pub struct Dependency<'a> {
+    pub name: &'a str,
+    pub role: Role<'a>,
     pub mtu: Option<u32>,
     /// Its own ports, when it is a bond or bridge.
-    pub ports: Vec<Box<str>>,
+    pub ports: Vec<&'a str>,
 }
 
 /// What the rules read of one interface name on one node.

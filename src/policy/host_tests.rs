@@ -92,17 +92,17 @@ fn plain_management_is_the_default_route_bond_its_ports_and_vlans() {
 fn a_vlan_master_stands_on_its_base_and_the_bases_ports() {
     let h = host(&plain_state("w0", 30));
     let deps = h.dependencies("mig99");
-    let names: Vec<(&str, &Role)> = deps.iter().map(|d| (&*d.name, &d.role)).collect();
+    let names: Vec<(&str, Role)> = deps.iter().map(|d| (d.name, d.role)).collect();
     assert_eq!(
         names,
         [
-            ("mig99", &Role::Master),
-            ("bond2", &Role::BaseOf("mig99".into())),
-            ("ens3f1", &Role::PortOf("bond2".into())),
-            ("ens3f0", &Role::PortOf("bond2".into())),
+            ("mig99", Role::Master),
+            ("bond2", Role::BaseOf("mig99")),
+            ("ens3f1", Role::PortOf("bond2")),
+            ("ens3f0", Role::PortOf("bond2")),
         ]
     );
-    assert_eq!(deps[1].ports, ["ens3f0".into(), "ens3f1".into()]);
+    assert_eq!(deps[1].ports, ["ens3f0", "ens3f1"]);
     assert_eq!(h.dependencies("nope"), []);
 }
 

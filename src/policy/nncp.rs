@@ -5,8 +5,6 @@
 //! the API server stop answering: breaking the migration NIC alone is committed, and every running
 //! virt-handler silently loses `migration0`. These rules catch it before it is stored.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use super::{
@@ -111,13 +109,14 @@ pub(super) fn guarded(ctx: &Ctx<'_>) -> Vec<MigrationMaster> {
 
 /// Whether an NNCP's `nodeSelector` (plain label equality) selects a node; unknown labels count as
 /// a match, so a change that could reach a virt-handler node is judged.
-fn selects(
+fn selects<'a>(
     selector: &serde_json::Map<String, Value>,
-    labels: Option<impl Iterator<Item = (String, String)>>,
+    labels: Option<impl Iterator<Item = (&'a str, &'a str)> + Clone>,
 ) -> bool {
     let Some(labels) = labels else { return true };
-    let labels: BTreeMap<String, String> = labels.collect();
-    selector.iter().all(|(k, v)| v.as_str().is_some_and(|v| labels.get(k).map(String::as_str) == Some(v)))
+    selector
+        .iter()
+        .all(|(k, v)| v.as_str().is_some_and(|v| labels.clone().any(|(lk, lv)| lk == k && lv == v)))
 }
 
 /// One finding gathered over nodes.
@@ -203,55 +202,60 @@ pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) 
     if guarded.is_empty() {
         return;
     }
-    let selector =
-        object::get(data, &["spec", "nodeSelector"]).and_then(Value::as_object).cloned().unwrap_or_default();
+    let empty = serde_json::Map::new();
+    let selector = object::get(data, &["spec", "nodeSelector"]).and_then(Value::as_object).unwrap_or(&empty);
     let view = ctx.view;
     let mut hits = Hits::default();
-    let mut any_node = false;
+    let guarded: Vec<(MigrationMaster, String)> = guarded
+        .into_iter()
+        .map(|g| {
+            let of_nad = format!(
+                "the live-migration master of NetworkAttachmentDefinition {}",
+                printable(&g.nad.to_string())
+            );
+            (g, of_nad)
+        })
+        .collect();
     for node in view.virt_handler_node_names() {
-        let labels = view.node_labels(node).map(|l| l.map(|(k, v)| (k.to_owned(), v.to_owned())));
-        if !selects(&selector, labels) {
+        if !selects(selector, view.node_labels(node)) {
             continue;
         }
-        any_node = true;
         let host = view.host_network(node).and_then(Result::ok);
-        for g in &guarded {
-            judge(g, host, &entries, Some(node), &mut hits);
+        for (g, of_nad) in &guarded {
+            judge(g, of_nad, host, &entries, Some(node), &mut hits);
         }
     }
-    if !any_node && view.virt_handler_nodes().is_none() {
+    if view.virt_handler_nodes().is_none() {
         // no node known (a GitOps repository judged alone): judge the master by name
-        for g in &guarded {
-            judge(g, None, &entries, None, &mut hits);
+        for (g, of_nad) in &guarded {
+            judge(g, of_nad, None, &entries, None, &mut hits);
         }
     }
     hits.emit(f);
 }
 
 /// What the master stands on: from the node's host network, or the master alone when unknown.
-fn dependencies(g: &MigrationMaster, host: Option<&HostNetwork>) -> Vec<Dependency> {
+fn dependencies<'a>(g: &'a MigrationMaster, host: Option<&'a HostNetwork>) -> Vec<Dependency<'a>> {
     match host {
         Some(h) => h.dependencies(&g.master),
-        None => vec![Dependency {
-            name: g.master.as_str().into(),
-            role: Role::Master,
-            mtu: None,
-            ports: Vec::new(),
-        }],
+        None => vec![Dependency { name: &g.master, role: Role::Master, mtu: None, ports: Vec::new() }],
     }
 }
 
 fn judge<'v>(
     g: &MigrationMaster,
+    of_nad: &str,
     host: Option<&HostNetwork>,
     entries: &[Desired<'_>],
     node: Option<&'v str>,
     hits: &mut Hits<'v>,
 ) {
     let deps = dependencies(g, host);
+    // most policies touch nothing the master stands on: leave before building any message
+    if !entries.iter().any(|e| deps.iter().any(|d| d.name == e.name || d.ports.contains(&e.name))) {
+        return;
+    }
     let master = msg::quote(&g.master);
-    let of_nad =
-        format!("the live-migration master of NetworkAttachmentDefinition {}", printable(&g.nad.to_string()));
     let what = |d: &Dependency| match &d.role {
         Role::Master => format!("{} is {of_nad}", msg::quote(&d.name)),
         Role::PortOf(b) => {
@@ -262,7 +266,7 @@ fn judge<'v>(
         }
     };
     for e in entries {
-        let Some(d) = deps.iter().find(|d| &*d.name == e.name) else { continue };
+        let Some(d) = deps.iter().find(|d| d.name == e.name) else { continue };
         if e.removes() {
             hits.add(
                 Rule::NncpBreaksMigration,
@@ -311,17 +315,15 @@ fn judge<'v>(
     // a bond left with no ports carries nothing
     for d in deps
         .iter()
-        .filter(|d| !d.ports.is_empty() || entries.iter().any(|e| *e.name == *d.name && e.ports.is_some()))
+        .filter(|d| !d.ports.is_empty() || entries.iter().any(|e| e.name == d.name && e.ports.is_some()))
     {
-        let own = entries.iter().find(|e| *e.name == *d.name);
+        let own = entries.iter().find(|e| e.name == d.name);
         let start: Vec<&str> = match own.and_then(|e| e.ports.as_ref()) {
             Some(list) => list.clone(),
-            None => d.ports.iter().map(|p| &**p).collect(),
+            None => d.ports.clone(),
         };
         let leaving = |p: &str| {
-            entries
-                .iter()
-                .any(|e| e.name == p && (e.removes() || e.controller.is_some_and(|c| c != &*d.name)))
+            entries.iter().any(|e| e.name == p && (e.removes() || e.controller.is_some_and(|c| c != d.name)))
         };
         if (start.iter().all(|p| leaving(p)) && !d.ports.is_empty())
             || (start.is_empty() && own.is_some_and(|e| e.ports.is_some()))
