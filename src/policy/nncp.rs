@@ -257,12 +257,12 @@ fn judge<'v>(
     }
     let master = msg::quote(&g.master);
     let what = |d: &Dependency| match &d.role {
-        Role::Master => format!("{} is {of_nad}", msg::quote(&d.name)),
+        Role::Master => format!("{} is {of_nad}", msg::quote(d.name)),
         Role::PortOf(b) => {
-            format!("{} is a port of {}, {of_nad} or under it", msg::quote(&d.name), msg::quote(b))
+            format!("{} is a port of {}, {of_nad} or under it", msg::quote(d.name), msg::quote(b))
         }
         Role::BaseOf(v) => {
-            format!("{} is the base of VLAN {}, {of_nad} or under it", msg::quote(&d.name), msg::quote(v))
+            format!("{} is the base of VLAN {}, {of_nad} or under it", msg::quote(d.name), msg::quote(v))
         }
     };
     for e in entries {
@@ -342,7 +342,7 @@ fn judge<'v>(
                 field,
                 msg::forbidden(format!(
                     "leaves bond {} with no ports on {{nodes}}, where {} stands on it: migrations there stop",
-                    msg::quote(&d.name),
+                    msg::quote(d.name),
                     master
                 )),
                 node,
