@@ -455,6 +455,11 @@ impl View {
         self.hosts.any()
     }
 
+    /// The nodes whose NodeNetworkState is held, in no particular order (a relist drops the others).
+    pub fn host_network_nodes(&self) -> impl Iterator<Item = &str> {
+        self.hosts.nodes()
+    }
+
     /// Number of NodeNetworkStates held.
     pub fn host_network_count(&self) -> usize {
         self.hosts.len()
@@ -604,5 +609,61 @@ mod tests {
         assert_eq!(v.hcs_using("cnv", "other").count(), 0);
         v.remove_hc("cnv", "hc");
         assert_eq!(v.hcs_using("cnv", "mig").count(), 0);
+    }
+
+    #[test]
+    fn host_networks_follow_their_nodes() {
+        use crate::policy::host::{HostError, HostNetwork, Iface, IfaceState, IfaceType};
+        let bond2 = |mtu| {
+            HostNetwork::new(
+                vec![Iface {
+                    name: "bond2".into(),
+                    kind: IfaceType::Bond,
+                    state: IfaceState::Up,
+                    mtu: Some(mtu),
+                    controller: None,
+                    ports: Box::default(),
+                    vlan_base: None,
+                    addresses: Box::default(),
+                    management: false,
+                }],
+                &[],
+            )
+        };
+        let mut v = View::new();
+        assert!(!v.host_networks_known());
+        v.upsert_host_network("w1", Ok(bond2(9000)));
+        assert!(v.host_networks_known());
+        assert_eq!(v.readable_host_networks(), 0, "no Node w1 yet: not a virt-handler node");
+        v.upsert_node_info(
+            "w1".into(),
+            NodeInfo {
+                virt_handler: true,
+                labels: Some([("zone".to_owned(), "a".to_owned())].into()),
+                internal_ips: vec!["10.0.0.1".parse().unwrap()],
+            },
+        );
+        v.upsert_node("w2".into(), true);
+        assert_eq!((v.readable_host_networks(), v.host_counts("bond2").map(|c| c.present)), (1, Some(1)));
+        // a metadata-only update keeps the labels and addresses
+        v.upsert_node("w1".into(), true);
+        assert_eq!(v.node_labels("w1").map(|l| l.collect::<Vec<_>>()), Some(vec![("zone", "a")]));
+        assert_eq!(v.node_internal_ips("w1"), ["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert!(v.node_labels("w2").is_none());
+        // replaced, unreadable, removed
+        v.upsert_host_network("w1", Ok(bond2(1500)));
+        assert_eq!(v.host_counts("bond2").unwrap().mtus, [(1500, 1)].into());
+        v.upsert_host_network("w2", Err(HostError::NoState));
+        assert!(matches!(v.host_network("w2"), Some(Err(HostError::NoState))));
+        assert_eq!(v.readable_host_networks(), 1);
+        let mut held: Vec<&str> = v.host_network_nodes().collect();
+        held.sort();
+        assert_eq!(held, ["w1", "w2"]);
+        v.remove_node("w1");
+        assert_eq!(v.readable_host_networks(), 0);
+        assert!(v.host_counts("bond2").is_none());
+        assert!(v.remove_host_network("w1").is_some());
+        assert_eq!(v.host_network_count(), 1);
+        assert_eq!(v.virt_handler_node_names().collect::<Vec<_>>(), ["w2"]);
     }
 }

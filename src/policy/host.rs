@@ -564,6 +564,10 @@ impl HostNetworks {
         self.nodes.len()
     }
 
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(|k| &**k)
+    }
+
     pub fn get(&self, node: &str) -> Option<&HostEntry> {
         self.nodes.get(node)
     }

@@ -210,3 +210,19 @@ fn counts_follow_upserts_removals_and_node_changes() {
     assert!(hosts.counts("bond2", 0).is_none(), "nothing left behind");
     assert!(hosts.any(), "w1 and w2 are still held");
 }
+
+#[test]
+fn ten_thousand_interfaces_are_read_and_found() {
+    let mut s = plain_state("w0", 30);
+    let list = s["status"]["currentState"]["interfaces"].as_array_mut().unwrap();
+    for i in 0..10_000 {
+        list.push(json!({"name": format!("vlan{i}"), "type": "vlan", "state": "up", "mtu": 9000,
+                         "vlan": {"base-iface": "bond2", "id": i % 4094 + 1}}));
+    }
+    let mut h = host(&s);
+    h.mark_management(&[]);
+    assert_eq!(h.ifaces().len(), 10_009);
+    assert_eq!(h.facts("vlan9999").unwrap().mtu, Some(9000));
+    assert!(!h.facts("bond2").unwrap().management);
+    assert_eq!(h.dependencies("bond2").len(), 3);
+}
