@@ -127,3 +127,45 @@ fn the_examples_hold_the_reference_hosts() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("error[nad-master-management]") && !out.contains("nad-master-unknown"), "{out}");
 }
+
+/// NodeNetworkStates as a broken or hostile node agent could write them: nothing crashes, every
+/// unreadable one makes its node unknown, and names with control characters come out escaped.
+#[test]
+fn odd_node_network_states_make_nodes_unknown_never_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let nns = |name: &str, status: Value| serde_json::json!({"apiVersion":"nmstate.io/v1beta1","kind":"NodeNetworkState","metadata":{"name":name},"status":status});
+    let many: Vec<Value> = (0..10_000)
+        .map(|i| serde_json::json!({"name": format!("veth{i}\u{1b}[31m"), "type": "veth", "state": "up", "mtu": 1e300}))
+        .collect();
+    let items = vec![
+        nns("node-a", serde_json::json!({"currentState": {"interfaces": "{{ capture.x }}"}})),
+        nns("node-b", Value::Null),
+        nns("node-c", serde_json::json!({"currentState": {"interfaces": many, "routes": {"running": 7}}})),
+    ];
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let path = dir.path().join("nns.json");
+    std::fs::write(&path, list.to_string()).unwrap();
+    let (code, out, err) = run(
+        &[
+            "check",
+            "--cluster-state",
+            &host("nodes.yaml"),
+            "--cluster-state",
+            path.to_str().unwrap(),
+            &host("nad.yaml"),
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    // node-c was read: bond2 is missing there; node-a and node-b are unknown
+    assert!(
+        out.contains("error[nad-master-missing]")
+            && out.contains("no such interface on node-c (1 of 1 virt-handler nodes)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning[nad-master-unknown]") && out.contains("2 of 3 virt-handler nodes have no readable NodeNetworkState (node-a, node-b; node-a: status.currentState.interfaces is a string, expected a list)"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{1b}'), "{out}");
+}
