@@ -427,6 +427,19 @@ impl View {
         self.nodes.iter().filter(move |(_, r)| !by_selector || r.virt_handler).map(|(n, _)| n.as_str())
     }
 
+    /// The virt-handler nodes by name, each with its host network (`None`: no NodeNetworkState),
+    /// walked side by side without a lookup per node.
+    pub fn virt_handler_hosts(
+        &self,
+    ) -> impl Iterator<Item = (&str, Option<Result<&HostNetwork, &HostError>>)> {
+        let mut hosts = self.hosts.entries().peekable();
+        self.virt_handler_node_names().map(move |node| {
+            while hosts.next_if(|(h, _)| *h < node).is_some() {}
+            let host = hosts.next_if(|(h, _)| *h == node).map(|(_, e)| e.state.as_ref());
+            (node, host)
+        })
+    }
+
     /// A node's labels: `None` for an unknown node, or one whose source carried no labels.
     pub fn node_labels(&self, name: &str) -> Option<impl Iterator<Item = (&str, &str)> + Clone> {
         let labels = self.nodes.get(name)?.labels.as_deref()?;

@@ -548,7 +548,8 @@ pub(crate) struct HostEntry {
 /// Counts for all nodes (`[0]`) and for nodes matching the virt-handler selector (`[1]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct HostNetworks {
-    nodes: HashMap<Box<str>, HostEntry>,
+    /// By node name, in the order the view keeps its nodes, so both can be walked side by side.
+    nodes: BTreeMap<Box<str>, HostEntry>,
     names: HashMap<Box<str>, [NameCounts; 2]>,
     /// Readable host networks counted.
     pub readable: [u32; 2],
@@ -566,6 +567,11 @@ impl HostNetworks {
 
     pub fn nodes(&self) -> impl Iterator<Item = &str> {
         self.nodes.keys().map(|k| &**k)
+    }
+
+    /// Every stored host network, by node name.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &HostEntry)> {
+        self.nodes.iter().map(|(k, e)| (&**k, e))
     }
 
     pub fn get(&self, node: &str) -> Option<&HostEntry> {

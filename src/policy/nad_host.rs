@@ -12,7 +12,7 @@ use super::{
     Ctx, Rule,
     cni::Claim,
     decision::{Findings, msg},
-    host::{Facts, HostNetwork, IfaceType},
+    host::{Facts, HostError, HostNetwork, IfaceType},
     macvlan::valid_ifname,
     whereabouts::Allocatable,
 };
@@ -43,12 +43,16 @@ pub(super) fn master(main: &Map<String, Value>) -> Option<&str> {
     main.get("master").and_then(Value::as_str).filter(|m| valid_ifname(m))
 }
 
-/// Virt-handler nodes matching `pred`, the first few by name, and how many there are in all.
-fn nodes_where(view: &View, mut pred: impl FnMut(&str) -> bool) -> (Vec<&str>, usize) {
+/// A node's host network as the view hands it over: `None` without a NodeNetworkState.
+type Host<'v> = Option<Result<&'v HostNetwork, &'v HostError>>;
+
+/// Virt-handler nodes whose host network matches `pred`, the first few by name, and how many there
+/// are in all.
+fn nodes_where<'v>(view: &'v View, mut pred: impl FnMut(Host<'v>) -> bool) -> (Vec<&'v str>, usize) {
     let mut named = Vec::new();
     let mut total = 0;
-    for n in view.virt_handler_node_names() {
-        if pred(n) {
+    for (n, host) in view.virt_handler_hosts() {
+        if pred(host) {
             total += 1;
             if named.len() < MAX_NAMED {
                 named.push(n);
@@ -58,6 +62,15 @@ fn nodes_where(view: &View, mut pred: impl FnMut(&str) -> bool) -> (Vec<&str>, u
     (named, total)
 }
 
+/// Virt-handler nodes where the facts of `master` match `pred`.
+fn nodes_with<'v>(
+    view: &'v View,
+    master: &str,
+    mut pred: impl FnMut(&Facts<'v>) -> bool,
+) -> (Vec<&'v str>, usize) {
+    nodes_where(view, |h| h.and_then(Result::ok).and_then(|h| h.facts(master)).is_some_and(|f| pred(&f)))
+}
+
 /// "worker-0, worker-1, worker-2 and 4 more".
 pub(super) fn node_list(named: &[&str], total: usize) -> String {
     let shown: Vec<String> = named.iter().map(|n| printable(n).into_owned()).collect();
@@ -65,11 +78,6 @@ pub(super) fn node_list(named: &[&str], total: usize) -> String {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
     }
-}
-
-/// The facts of `master` on a virt-handler node with a readable host network.
-fn facts_on<'v>(view: &'v View, node: &str, master: &str) -> Option<Facts<'v>> {
-    view.host_network(node)?.ok()?.facts(master)
 }
 
 fn readable<'v>(view: &'v View, node: &str) -> Option<&'v HostNetwork> {
@@ -94,7 +102,7 @@ pub(super) fn check(
     let readable_count = view.readable_host_networks();
     let unknown = vh.saturating_sub(readable_count);
     if unknown > 0 && f.enabled(Rule::NadMasterUnknown) {
-        let (named, total) = nodes_where(view, |n| readable(view, n).is_none());
+        let (named, total) = nodes_where(view, |h| !matches!(h, Some(Ok(_))));
         let why = named
             .iter()
             .find_map(|n| match view.host_network(n) {
@@ -120,8 +128,7 @@ pub(super) fn check(
     let counts = view.host_counts(master).unwrap_or(&empty);
     let missing = readable_count.saturating_sub(counts.present.into());
     if missing > 0 && f.enabled(Rule::NadMasterMissing) {
-        let (named, total) =
-            nodes_where(view, |n| readable(view, n).is_some_and(|h| h.named(master).is_empty()));
+        let (named, total) = nodes_where(view, |h| matches!(h, Some(Ok(h)) if h.named(master).is_empty()));
         f.deny(
             Rule::NadMasterMissing,
             field.clone(),
@@ -137,7 +144,7 @@ pub(super) fn check(
         );
     }
     if counts.management > 0 && f.enabled(Rule::NadMasterManagement) {
-        let (named, total) = nodes_where(view, |n| facts_on(view, n, master).is_some_and(|x| x.management));
+        let (named, total) = nodes_with(view, master, |x| x.management);
         let mgmt = named
             .first()
             .and_then(|n| readable(view, n))
@@ -157,8 +164,7 @@ pub(super) fn check(
         );
     }
     if counts.port > 0 && f.enabled(Rule::NadMasterPort) {
-        let (named, total) =
-            nodes_where(view, |n| facts_on(view, n, master).is_some_and(|x| x.port_of.is_some()));
+        let (named, total) = nodes_with(view, master, |x| x.port_of.is_some());
         let first = named.first().and_then(|n| readable(view, n));
         let controller = first.and_then(|h| h.facts(master)).and_then(|x| x.port_of).unwrap_or_default();
         let is_bond = first.and_then(|h| h.facts(controller)).is_some_and(|c| c.kind == IfaceType::Bond);
@@ -182,8 +188,7 @@ pub(super) fn check(
         );
     }
     if counts.down > 0 && f.enabled(Rule::NadMasterDown) {
-        let (named, total) =
-            nodes_where(view, |n| facts_on(view, n, master).is_some_and(|x| x.state.is_down()));
+        let (named, total) = nodes_with(view, master, |x| x.state.is_down());
         f.warn(
             Rule::NadMasterDown,
             field.clone(),
@@ -198,8 +203,7 @@ pub(super) fn check(
         && counts.mtus.range(..mtu).next().is_some()
         && f.enabled(Rule::NadMtuMaster)
     {
-        let (named, total) =
-            nodes_where(view, |n| facts_on(view, n, master).and_then(|x| x.mtu).is_some_and(|m| m < mtu));
+        let (named, total) = nodes_with(view, master, |x| x.mtu.is_some_and(|m| m < mtu));
         let lowest = counts.mtus.keys().next().copied().unwrap_or_default();
         f.deny(
             Rule::NadMtuMaster,
@@ -246,9 +250,7 @@ pub(super) fn check(
             let hits: Vec<IpAddr> =
                 inside.map(|(ip, _)| *ip).filter(|ip| alloc.hands_out(&net, *ip)).collect();
             for ip in hits.iter().take(MAX_NAMED) {
-                let (named, total) = nodes_where(view, |n| {
-                    facts_on(view, n, master).is_some_and(|x| x.addresses().any(|a| a.addr() == *ip))
-                });
+                let (named, total) = nodes_with(view, master, |x| x.addresses().any(|a| a.addr() == *ip));
                 f.deny(
                     Rule::NadRangeHostAddress,
                     claim.field.clone(),

@@ -216,11 +216,11 @@ pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) 
             (g, of_nad)
         })
         .collect();
-    for node in view.virt_handler_node_names() {
+    for (node, host) in view.virt_handler_hosts() {
         if !selects(selector, view.node_labels(node)) {
             continue;
         }
-        let host = view.host_network(node).and_then(Result::ok);
+        let host = host.and_then(Result::ok);
         for (g, of_nad) in &guarded {
             judge(g, of_nad, host, &entries, Some(node), &mut hits);
         }
