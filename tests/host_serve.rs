@@ -66,3 +66,23 @@ async fn an_nncp_removing_the_migration_bond_is_denied_over_https() {
     assert_eq!(body["response"]["allowed"], false, "{body}");
     assert_eq!(body["response"]["auditAnnotations"]["denied-rules"], "nad-master-management,nad-master-port");
 }
+
+/// What `make run` serves: the example hosts, and the recorded NNCP review that removes bond2.
+#[tokio::test]
+async fn the_example_nncp_review_is_denied_by_the_example_cluster() {
+    let server = Server::start(&common::server::example_state());
+    let c = client(&server.ca(), true);
+    let text = std::fs::read_to_string(repo("examples/reviews/nncp-update-removes-bond2.json")).unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let (status, out, _) = post(&c, &server.url("/validate"), &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(out["response"]["allowed"], false, "{out}");
+    assert_eq!(out["response"]["auditAnnotations"]["denied-rules"], "nncp-breaks-migration");
+    assert!(
+        out["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("on worker-0, worker-1, worker-2 (3 virt-handler nodes)"),
+        "{out}"
+    );
+}
