@@ -38,6 +38,7 @@ fmt:
 ## bench: criterion micro-benchmarks, the live view at 100k NADs, load runs against the release server (benches/load.sh), the HTML page at 10k NADs (benches/page.sh)
 bench:
 	$(CARGO) bench --bench decide
+	$(CARGO) bench --bench host_networks
 	$(CARGO) bench --bench live_view
 	$(CARGO) bench --bench free
 	bash benches/load.sh

@@ -11,13 +11,18 @@ use std::{
     collections::{BTreeMap, HashSet},
     fmt,
     hash::{Hash, Hasher},
+    net::IpAddr,
     sync::Arc,
 };
 
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
-use crate::policy::{HcVersion, index::RangeIndex};
+use crate::policy::{
+    HcVersion,
+    host::{HostError, HostNetwork, HostNetworks, NameCounts},
+    index::RangeIndex,
+};
 
 /// A NAD's identity: `namespace/name` in one shared allocation, so the view's set and its range
 /// index hold the same text and a clone is a reference count.
@@ -254,6 +259,29 @@ pub struct Discovered {
     pub source: String,
 }
 
+/// What a Node tells beyond its name: the labels NodeNetworkConfigurationPolicies select by and the
+/// addresses that locate its management interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Whether it matches the virt-handler node selector.
+    pub virt_handler: bool,
+    /// `metadata.labels`; `None` when the source did not carry them.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `status.addresses` of type InternalIP (empty when unknown, e.g. a metadata-only watch).
+    pub internal_ips: Vec<IpAddr>,
+}
+
+/// Labels as the view keeps them: one allocation for the list, one per string.
+type Labels = Box<[(Box<str>, Box<str>)]>;
+
+/// A node as the view keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NodeRecord {
+    virt_handler: bool,
+    labels: Option<Labels>,
+    internal_ips: Box<[IpAddr]>,
+}
+
 /// The cluster state the rules judge against.
 #[derive(Debug, Clone, Default)]
 pub struct View {
@@ -266,9 +294,13 @@ pub struct View {
     /// Per HyperConverged, its reads through each served version (live view only), most recent last;
     /// `hcs` holds the one [`HcRead::pick`] chose.
     hc_reads: BTreeMap<(String, String), SmallVec<[HcRead; 2]>>,
-    /// Node name → whether it matches the virt-handler node selector.
-    nodes: BTreeMap<String, bool>,
+    /// Node name → whether it matches the virt-handler node selector, labels and InternalIPs.
+    nodes: BTreeMap<String, NodeRecord>,
+    /// How many nodes match the selector.
+    selected: usize,
     discovered: BTreeMap<ReservedKind, Discovered>,
+    /// NodeNetworkStates, by node name, with per-interface counts over the nodes.
+    hosts: HostNetworks,
 }
 
 impl View {
@@ -414,25 +446,131 @@ impl View {
         self.hcs.values().filter(move |hc| hc.namespace == namespace && hc.network.as_deref() == Some(name))
     }
 
-    /// Adds or replaces a node, with whether it matches the virt-handler node selector.
+    /// Adds or replaces a node, with whether it matches the virt-handler node selector (labels and
+    /// addresses given before by [`View::upsert_node_info`] are kept).
     pub fn upsert_node(&mut self, name: String, runs_virt_handler: bool) {
-        self.nodes.insert(name, runs_virt_handler);
+        let mut record = self.nodes.get(&name).cloned().unwrap_or_default();
+        record.virt_handler = runs_virt_handler;
+        self.put_node(name, record);
+    }
+
+    /// Adds or replaces a node with its labels and InternalIPs.
+    pub fn upsert_node_info(&mut self, name: String, info: NodeInfo) {
+        let labels = info.labels.map(|l| l.into_iter().map(|(k, v)| (k.into(), v.into())).collect());
+        let record =
+            NodeRecord { virt_handler: info.virt_handler, labels, internal_ips: info.internal_ips.into() };
+        self.put_node(name, record);
+    }
+
+    fn put_node(&mut self, name: String, record: NodeRecord) {
+        let old = self.nodes.insert(name.clone(), record);
+        if old.as_ref().is_some_and(|o| o.virt_handler) {
+            self.selected -= 1;
+        }
+        let record = &self.nodes[&name];
+        if record.virt_handler {
+            self.selected += 1;
+        }
+        if old.as_ref() != Some(record) {
+            self.hosts.recount(&name, Some((record.virt_handler, &record.internal_ips)));
+        }
     }
 
     /// Removes a node.
     pub fn remove_node(&mut self, name: &str) {
-        self.nodes.remove(name);
+        if let Some(old) = self.nodes.remove(name) {
+            if old.virt_handler {
+                self.selected -= 1;
+            }
+            self.hosts.recount(name, None);
+        }
     }
 
     /// Nodes that need a migration address: those matching the selector, or all when none does;
     /// `None` when no node is known (capacity cannot be judged).
     pub fn virt_handler_nodes(&self) -> Option<u64> {
-        let selected = self.nodes.values().filter(|v| **v).count() as u64;
-        match (selected, self.nodes.len() as u64) {
+        match (self.selected as u64, self.nodes.len() as u64) {
             (_, 0) => None,
             (0, all) => Some(all),
             (selected, _) => Some(selected),
         }
+    }
+
+    /// Whether the virt-handler nodes are those matching the selector (else all nodes are).
+    fn by_selector(&self) -> bool {
+        self.selected > 0
+    }
+
+    /// The virt-handler nodes (as [`View::virt_handler_nodes`] counts them), by name.
+    pub fn virt_handler_node_names(&self) -> impl Iterator<Item = &str> {
+        let by_selector = self.by_selector();
+        self.nodes.iter().filter(move |(_, r)| !by_selector || r.virt_handler).map(|(n, _)| n.as_str())
+    }
+
+    /// The virt-handler nodes by name, each with its host network (`None`: no NodeNetworkState),
+    /// walked side by side without a lookup per node.
+    pub fn virt_handler_hosts(
+        &self,
+    ) -> impl Iterator<Item = (&str, Option<Result<&HostNetwork, &HostError>>)> {
+        let mut hosts = self.hosts.entries().peekable();
+        self.virt_handler_node_names().map(move |node| {
+            while hosts.next_if(|(h, _)| *h < node).is_some() {}
+            let host = hosts.next_if(|(h, _)| *h == node).map(|(_, e)| e.state.as_ref());
+            (node, host)
+        })
+    }
+
+    /// A node's labels: `None` for an unknown node, or one whose source carried no labels.
+    pub fn node_labels(&self, name: &str) -> Option<impl Iterator<Item = (&str, &str)> + Clone> {
+        let labels = self.nodes.get(name)?.labels.as_deref()?;
+        Some(labels.iter().map(|(k, v)| (&**k, &**v)))
+    }
+
+    /// A node's InternalIPs, as known.
+    pub fn node_internal_ips(&self, name: &str) -> &[IpAddr] {
+        self.nodes.get(name).map(|r| &*r.internal_ips).unwrap_or_default()
+    }
+
+    /// Adds or replaces a node's host network from its NodeNetworkState (a watch ADDED or MODIFIED
+    /// event); an unreadable state makes the node's host network unknown.
+    pub fn upsert_host_network(&mut self, node: &str, state: Result<HostNetwork, HostError>) {
+        let record = self.nodes.get(node).map(|r| (r.virt_handler, &*r.internal_ips));
+        self.hosts.upsert(node, state, record);
+    }
+
+    /// Forgets a node's NodeNetworkState (a watch DELETED event); unknown names are ignored.
+    pub fn remove_host_network(&mut self, node: &str) -> Option<Result<HostNetwork, HostError>> {
+        self.hosts.remove(node)
+    }
+
+    /// Whether any NodeNetworkState is held: without one, host networks are not judged at all.
+    pub fn host_networks_known(&self) -> bool {
+        self.hosts.any()
+    }
+
+    /// The nodes whose NodeNetworkState is held, in no particular order (a relist drops the others).
+    pub fn host_network_nodes(&self) -> impl Iterator<Item = &str> {
+        self.hosts.nodes()
+    }
+
+    /// Number of NodeNetworkStates held.
+    pub fn host_network_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// A node's host network; `None` when it has no NodeNetworkState.
+    pub fn host_network(&self, node: &str) -> Option<Result<&HostNetwork, &HostError>> {
+        self.hosts.get(node).map(|e| e.state.as_ref())
+    }
+
+    /// Per-name counts over the virt-handler nodes' readable host networks.
+    pub(crate) fn host_counts(&self, iface: &str) -> Option<&NameCounts> {
+        self.hosts.counts(iface, usize::from(self.by_selector()))
+    }
+
+    /// Virt-handler nodes with a readable host network.
+    pub(crate) fn readable_host_networks(&self) -> u64 {
+        self.hosts.readable[usize::from(self.by_selector())].into()
     }
 
     /// Records a cluster network read from the cluster, replacing the policy's value for it.
@@ -632,5 +770,61 @@ mod tests {
         assert_eq!(v.hcs_using("cnv", "other").count(), 0);
         v.remove_hc("cnv", "hc");
         assert_eq!(v.hcs_using("cnv", "mig").count(), 0);
+    }
+
+    #[test]
+    fn host_networks_follow_their_nodes() {
+        use crate::policy::host::{HostError, HostNetwork, Iface, IfaceState, IfaceType};
+        let bond2 = |mtu| {
+            HostNetwork::new(
+                vec![Iface {
+                    name: "bond2".into(),
+                    kind: IfaceType::Bond,
+                    state: IfaceState::Up,
+                    mtu: Some(mtu),
+                    controller: None,
+                    ports: Box::default(),
+                    vlan_base: None,
+                    addresses: Box::default(),
+                    management: false,
+                }],
+                &[],
+            )
+        };
+        let mut v = View::new();
+        assert!(!v.host_networks_known());
+        v.upsert_host_network("w1", Ok(bond2(9000)));
+        assert!(v.host_networks_known());
+        assert_eq!(v.readable_host_networks(), 0, "no Node w1 yet: not a virt-handler node");
+        v.upsert_node_info(
+            "w1".into(),
+            NodeInfo {
+                virt_handler: true,
+                labels: Some([("zone".to_owned(), "a".to_owned())].into()),
+                internal_ips: vec!["10.0.0.1".parse().unwrap()],
+            },
+        );
+        v.upsert_node("w2".into(), true);
+        assert_eq!((v.readable_host_networks(), v.host_counts("bond2").map(|c| c.present)), (1, Some(1)));
+        // a metadata-only update keeps the labels and addresses
+        v.upsert_node("w1".into(), true);
+        assert_eq!(v.node_labels("w1").map(|l| l.collect::<Vec<_>>()), Some(vec![("zone", "a")]));
+        assert_eq!(v.node_internal_ips("w1"), ["10.0.0.1".parse::<IpAddr>().unwrap()]);
+        assert!(v.node_labels("w2").is_none());
+        // replaced, unreadable, removed
+        v.upsert_host_network("w1", Ok(bond2(1500)));
+        assert_eq!(v.host_counts("bond2").unwrap().mtus, [(1500, 1)].into());
+        v.upsert_host_network("w2", Err(HostError::NoState));
+        assert!(matches!(v.host_network("w2"), Some(Err(HostError::NoState))));
+        assert_eq!(v.readable_host_networks(), 1);
+        let mut held: Vec<&str> = v.host_network_nodes().collect();
+        held.sort();
+        assert_eq!(held, ["w1", "w2"]);
+        v.remove_node("w1");
+        assert_eq!(v.readable_host_networks(), 0);
+        assert!(v.host_counts("bond2").is_none());
+        assert!(v.remove_host_network("w1").is_some());
+        assert_eq!(v.host_network_count(), 1);
+        assert_eq!(v.virt_handler_node_names().collect::<Vec<_>>(), ["w2"]);
     }
 }

@@ -135,6 +135,7 @@ fn only_reads_on_exactly_the_watched_resources() {
         "k8s.cni.cncf.io/network-attachment-definitions",
         "hco.kubevirt.io/hyperconvergeds",
         "/nodes",
+        "nmstate.io/nodenetworkstates",
         "config.openshift.io/networks",
         "operator.openshift.io/networks",
         "/configmaps",

@@ -305,6 +305,28 @@ fn rules_of(webhook: &Value) -> BTreeSet<Rule> {
     set
 }
 
+/// Whether a webhook judges cluster-scoped objects only (no namespaceSelector applies to them).
+fn cluster_scoped(webhook: &Value) -> bool {
+    webhook["rules"].as_array().is_some_and(|r| !r.is_empty() && r.iter().all(|r| r["scope"] == "Cluster"))
+}
+
+/// NodeNetworkConfigurationPolicies: cluster scoped, both served versions, writes only.
+fn expected_cluster_rules() -> BTreeSet<Rule> {
+    let mut set = BTreeSet::new();
+    for version in ["v1", "v1beta1"] {
+        for op in ["CREATE", "UPDATE"] {
+            set.insert((
+                "nmstate.io".into(),
+                version.into(),
+                "nodenetworkconfigurationpolicies".into(),
+                op.into(),
+                "Cluster".into(),
+            ));
+        }
+    }
+    set
+}
+
 fn expected_rules(mutating: bool) -> BTreeSet<Rule> {
     let mut set = BTreeSet::new();
     let mut add = |g: &str, v: &str, r: &str, ops: &[&str]| {
@@ -346,12 +368,25 @@ fn check_webhooks(bundle: &Bundle, target: Target<'_>) {
     ] {
         let config = bundle.named(kind, "mignet");
         let webhooks = config["webhooks"].as_array().expect("webhooks");
+        let mut cluster_hooks = 0;
         assert!(!webhooks.is_empty(), "{}: {kind} has no webhook", bundle.what);
         for w in webhooks {
             let name = w["name"].as_str().expect("webhook name");
             let at = format!("{}: {kind} webhook {name}", bundle.what);
             assert!(names.insert(name.to_owned()), "{at}: name used twice");
             assert!(name.split('.').count() >= 3, "{at}: webhook names must be fully qualified");
+            if cluster_scoped(w) {
+                assert!(!mutating, "{at}: host network policies are judged, never mutated");
+                assert_eq!(rules_of(w), expected_cluster_rules(), "{at}: rules");
+                assert!(w["namespaceSelector"].is_null(), "{at}: a namespaceSelector means nothing here");
+                assert_eq!(
+                    w["failurePolicy"], "Ignore",
+                    "{at}: an outage must never block the policy that repairs a node's network"
+                );
+                cluster_hooks += 1;
+                check_client_config(&at, &w["clientConfig"], path, &target);
+                continue;
+            }
             assert_eq!(rules_of(w), expected_rules(mutating), "{at}: rules");
             assert_eq!(w["sideEffects"], "None", "{at}: sideEffects (dry-run requests must reach it)");
             assert_eq!(w["admissionReviewVersions"], json!(["v1"]), "{at}: admissionReviewVersions");
@@ -385,8 +420,13 @@ fn check_webhooks(bundle: &Bundle, target: Target<'_>) {
             check_client_config(&at, &w["clientConfig"], path, &target);
         }
         if !mutating {
+            assert_eq!(
+                cluster_hooks, 1,
+                "{}: one webhook judges NodeNetworkConfigurationPolicies",
+                bundle.what
+            );
             for ns in [migration_ns, "default", "vms", "kube-system", "openshift-sriov-network-operator"] {
-                let n = webhooks.iter().filter(|w| namespace_selects(w, ns)).count();
+                let n = webhooks.iter().filter(|w| !cluster_scoped(w) && namespace_selects(w, ns)).count();
                 assert_eq!(
                     n, 1,
                     "{}: {n} validating webhooks judge namespace {ns}, expected exactly 1",
@@ -597,6 +637,7 @@ fn check_rbac(bundle: &Bundle) {
         ("k8s.cni.cncf.io", "network-attachment-definitions"),
         ("hco.kubevirt.io", "hyperconvergeds"),
         ("", "nodes"),
+        ("nmstate.io", "nodenetworkstates"),
     ] {
         for verb in ["list", "watch"] {
             let key = (group.to_owned(), resource.to_owned(), verb.to_owned());

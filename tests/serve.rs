@@ -78,7 +78,7 @@ async fn allows_and_denies_over_http1_and_http2() {
 async fn warnings_reach_the_client_short() {
     let server = Server::start(&example_state());
     let c = client(&server.ca(), false);
-    let config = json!({"cniVersion":"0.3.1","type":"macvlan","master":"bond3","mode":"passthru",
+    let config = json!({"cniVersion":"0.3.1","type":"macvlan","master":"bond2","mode":"passthru",
         "ipam":{"type":"whereabouts","range":"192.168.98.0/24","gateway":"192.168.98.1"}});
     let body = review("uid-w", "CREATE", &nad("migration-two", "openshift-cnv", config), &Value::Null, false);
     let (_, out, _) = post(&c, &server.url("/validate"), &body).await;

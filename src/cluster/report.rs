@@ -16,6 +16,7 @@ use crate::{
         free::{self, Family, Wanted},
         ranges,
     },
+    text::printable,
     view::{HcRead, NadEntry, View},
 };
 
@@ -40,9 +41,10 @@ pub struct Report {
     pub migration_networks: Vec<MigrationNetwork>,
     /// Free subnets the size of each migration range, placed near it (a /24 when there is none).
     pub free_subnets: Vec<FreeSubnets>,
-    /// Per node, the migration network's master on the host; empty where host networks are unknown.
+    /// Per virt-handler node, what its NodeNetworkState says of the migration masters; empty when
+    /// no NodeNetworkState is known (the host rules are off).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub hosts: Vec<NodeHost>,
+    pub host_networks: Vec<HostLine>,
 }
 
 /// A migration network and whether it can serve every node: the question asked before a migration.
@@ -78,18 +80,39 @@ pub struct FreeSubnets {
     pub subnets: Vec<IpNet>,
 }
 
-/// The migration network's master interface on one node, as the node's host network state reports it.
+/// One virt-handler node's host network, as the host rules read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeHost {
+pub struct HostLine {
     pub node: String,
-    /// The interface looked for (the migration NAD's `master`).
+    /// Whether its NodeNetworkState was read; without it the host rules skip the node.
+    pub known: bool,
+    /// Why its NodeNetworkState cannot be read, or that there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_reason: Option<String>,
+    /// The management interface and what it stands on (default route, InternalIP, br-ex).
+    pub management: Vec<String>,
+    /// Each migration master on this node.
+    pub masters: Vec<MasterLine>,
+}
+
+/// A migration master on one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterLine {
     pub master: String,
-    /// Whether the node has that interface.
+    /// The NAD naming it.
+    pub nad: String,
     pub present: bool,
-    /// Its operational state (`up`, `down`, …), where reported.
-    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
+    /// The bond or bridge it is a port of (a macvlan cannot use it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port_of: Option<String>,
+    /// Whether it is part of the management interface.
+    pub management: bool,
 }
 
 /// One claimed range.
@@ -199,7 +222,7 @@ impl Report {
             resources,
             migration_networks: Vec::new(),
             free_subnets: Vec::new(),
-            hosts: Vec::new(),
+            host_networks: host_lines(policy, view),
         };
         report.migration_networks = migration_networks(policy, view);
         report.free_subnets = free_subnets(policy, view, &report.migration_networks);
@@ -274,7 +297,57 @@ impl Report {
         for r in &self.resources {
             let _ = writeln!(out, "{}", resource_line(r));
         }
+        self.host_text(&mut out);
         out
+    }
+
+    /// One line per virt-handler node: its management interface and each migration master.
+    fn host_text(&self, out: &mut String) {
+        if self.host_networks.is_empty() {
+            out.push_str("host networks: no NodeNetworkState known (host rules off)\n");
+            return;
+        }
+        let known = self.host_networks.iter().filter(|h| h.known).count();
+        let _ = writeln!(
+            out,
+            "host networks: {known} of {} virt-handler nodes reported",
+            self.host_networks.len()
+        );
+        let width = self.host_networks.iter().map(|h| h.node.len()).max().unwrap_or(0);
+        for h in &self.host_networks {
+            let node = printable(&h.node);
+            if !h.known {
+                let why = h.unknown_reason.as_deref().unwrap_or("no NodeNetworkState");
+                let _ = writeln!(out, "  {node:<width$}  UNKNOWN: {} (host checks skipped)", printable(why));
+                continue;
+            }
+            let mut parts = vec![match h.management.as_slice() {
+                [] => "management not found".to_owned(),
+                m => format!("management {}", printable(&m.join(", "))),
+            }];
+            for m in &h.masters {
+                let name = printable(&m.master);
+                parts.push(if !m.present {
+                    format!("{name} MISSING")
+                } else {
+                    let mut p = format!("{name} {}", m.state.unwrap_or("unknown"));
+                    if m.state == Some("down") {
+                        p = format!("{name} DOWN");
+                    }
+                    if let Some(mtu) = m.mtu {
+                        let _ = write!(p, ", MTU {mtu}");
+                    }
+                    if let Some(c) = &m.port_of {
+                        let _ = write!(p, ", PORT OF {}", printable(c));
+                    }
+                    if m.management {
+                        p.push_str(", MANAGEMENT");
+                    }
+                    p
+                });
+            }
+            let _ = writeln!(out, "  {node:<width$}  {}", parts.join("; "));
+        }
     }
 
     fn notes(&self, l: &RangeLine) -> String {
@@ -296,6 +369,53 @@ impl Report {
         }
         notes.join("; ")
     }
+}
+
+/// The host network lines, by node name, when any NodeNetworkState is known.
+fn host_lines(policy: &Policy, view: &View) -> Vec<HostLine> {
+    if !view.host_networks_known() {
+        return Vec::new();
+    }
+    let masters = policy.migration_masters(view);
+    view.virt_handler_node_names()
+        .map(|node| {
+            let host = match view.host_network(node) {
+                Some(Ok(h)) => Ok(h),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("no NodeNetworkState".to_owned()),
+            };
+            match host {
+                Err(why) => HostLine {
+                    node: node.to_owned(),
+                    known: false,
+                    unknown_reason: Some(why),
+                    management: Vec::new(),
+                    masters: Vec::new(),
+                },
+                Ok(h) => HostLine {
+                    node: node.to_owned(),
+                    known: true,
+                    unknown_reason: None,
+                    management: h.management().into_iter().map(str::to_owned).collect(),
+                    masters: masters
+                        .iter()
+                        .map(|m| {
+                            let facts = h.facts(&m.master);
+                            MasterLine {
+                                master: m.master.clone(),
+                                nad: m.nad.to_string(),
+                                present: facts.is_some(),
+                                state: facts.map(|f| f.state.describe()),
+                                mtu: facts.and_then(|f| f.mtu),
+                                port_of: facts.and_then(|f| f.port_of).map(str::to_owned),
+                                management: facts.is_some_and(|f| f.management),
+                            }
+                        })
+                        .collect(),
+                },
+            }
+        })
+        .collect()
 }
 
 fn resource_line(r: &ResourceReport) -> String {
@@ -783,21 +903,61 @@ mod tests {
 
     #[test]
     fn json_carries_the_page_data() {
-        let mut r = Report::build(&Policy::default(), &sample(), Vec::new());
+        let r = Report::build(&Policy::default(), &sample(), Vec::new());
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["migrationNetworks"][0]["master"], "bond2");
         assert_eq!(v["migrationNetworks"][0]["enough"], true);
         assert_eq!(v["freeSubnets"][0]["subnets"][0], "192.168.100.0/24");
         assert_eq!(v["freeSubnets"][0]["family"], "IPv4");
-        assert!(v.get("hosts").is_none(), "no host section without host networks");
-        r.hosts.push(NodeHost {
-            node: "w0".into(),
-            master: "bond2".into(),
-            present: true,
-            state: Some("up".into()),
-            mtu: Some(9000),
-        });
+        assert!(v.get("hostNetworks").is_none(), "no host section without host networks");
+    }
+
+    #[test]
+    fn host_networks_show_each_nodes_master_and_management() {
+        use crate::policy::testutil::{
+            edit_iface, hc, nad, node, obj, ovn_state, reference_config, reference_hc_lm,
+        };
+        let rename = |mut s: serde_json::Value, n: &str| {
+            s["metadata"]["name"] = n.into();
+            obj(s)
+        };
+        let objs = [
+            nad(&reference_config()),
+            hc(crate::policy::HcVersion::V1Beta1, reference_hc_lm()),
+            node("w0", true),
+            node("w1", true),
+            node("w2", true),
+            node("w3", true),
+            rename(ovn_state("w0", 30), "w0"),
+            rename(
+                edit_iface(&ovn_state("w1", 31), "bond2", serde_json::json!({"state": "down", "mtu": 1500})),
+                "w1",
+            ),
+            rename(edit_iface(&ovn_state("w2", 32), "bond2", Value::Null), "w2"),
+        ];
+        let policy = Policy::default();
+        let view = crate::policy::feed::view_of(&policy, objs.iter());
+        let r = Report::build(&policy, &view, Vec::new());
+        let nodes: Vec<(&str, bool)> = r.host_networks.iter().map(|h| (h.node.as_str(), h.known)).collect();
+        assert_eq!(nodes, [("w0", true), ("w1", true), ("w2", true), ("w3", false)]);
+        assert_eq!(r.host_networks[0].management, ["bond0", "br-ex", "eno1", "eno2"]);
+        let text = r.to_text();
+        assert!(text.contains("host networks: 3 of 4 virt-handler nodes reported\n"), "{text}");
+        assert!(text.contains("  w0  management bond0, br-ex, eno1, eno2; bond2 up, MTU 9000\n"), "{text}");
+        assert!(text.contains("  w1  management bond0, br-ex, eno1, eno2; bond2 DOWN, MTU 1500\n"), "{text}");
+        assert!(text.contains("  w2  management bond0, br-ex, eno1, eno2; bond2 MISSING\n"), "{text}");
+        assert!(text.contains("  w3  UNKNOWN: no NodeNetworkState (host checks skipped)\n"), "{text}");
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["hosts"][0]["mtu"], 9000);
+        assert_eq!(
+            v["hostNetworks"][1]["masters"][0],
+            serde_json::json!({"master": "bond2", "nad": "openshift-cnv/migration-bridge", "present": true,
+                               "state": "down", "mtu": 1500, "management": false})
+        );
+        assert_eq!(v["hostNetworks"][3]["unknownReason"], "no NodeNetworkState");
+        // without any NodeNetworkState, one line says the host rules are off
+        let bare =
+            Report::build(&policy, &crate::policy::feed::view_of(&policy, objs[..6].iter()), Vec::new());
+        assert!(bare.host_networks.is_empty());
+        assert!(bare.to_text().ends_with("host networks: no NodeNetworkState known (host rules off)\n"));
     }
 }

@@ -476,17 +476,27 @@ fn migration_panel(report: &Report) -> Markup {
                 p.none { "No migration network: no HyperConverged names one and no NAD is taken for one; live migrations use the pod network." }
             }
             @for m in &report.migration_networks { (migration_card(report, m)) }
-            @if !report.hosts.is_empty() {
+            @if !report.host_networks.is_empty() {
                 h3 { "Host interfaces" }
                 table.hosts {
-                    thead { tr { th { "node" } th { "master" } th { "present" } th { "state" } th { "MTU" } } }
+                    thead { tr { th { "node" } th { "master" } th { "present" } th { "state" } th { "MTU" } th { "management" } } }
                     tbody {
-                        @for h in &report.hosts {
-                            tr.bad[!h.present] {
-                                td { (h.node) } td { code { (h.master) } }
-                                td { (if h.present { "yes" } else { "MISSING" }) }
-                                td { (h.state.as_deref().unwrap_or("-")) }
-                                td { @if let Some(m) = h.mtu { (m) } @else { "-" } }
+                        @for h in &report.host_networks {
+                            @if !h.known {
+                                tr.bad {
+                                    td { (h.node) } td colspan="5" {
+                                        "unknown: " (h.unknown_reason.as_deref().unwrap_or("no NodeNetworkState"))
+                                    }
+                                }
+                            }
+                            @for m in &h.masters {
+                                tr.bad[!m.present || m.management || m.port_of.is_some()] {
+                                    td { (h.node) } td { code { (m.master) } }
+                                    td { (if m.present { "yes" } else { "MISSING" }) }
+                                    td { (m.state.unwrap_or("-")) }
+                                    td { @if let Some(mtu) = m.mtu { (mtu) } @else { "-" } }
+                                    td { (h.management.join(", ")) }
+                                }
                             }
                         }
                     }
@@ -714,7 +724,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        cluster::report::NodeHost,
+        cluster::report::{HostLine, MasterLine},
         policy::{Policy, Rule},
         view::{HcEntry, NadEntry, NadName, View},
     };
@@ -790,25 +800,34 @@ mod tests {
     #[test]
     fn host_interfaces_are_drawn_when_known() {
         let mut r = report(|_| {});
-        r.hosts = vec![
-            NodeHost {
-                node: "w0".into(),
-                master: "bond2".into(),
-                present: true,
-                state: Some("up".into()),
-                mtu: Some(9000),
-            },
-            NodeHost { node: "w1".into(), master: "bond2".into(), present: false, state: None, mtu: None },
-        ];
+        let master = |present: bool| MasterLine {
+            master: "bond2".into(),
+            nad: "openshift-cnv/migration-bridge".into(),
+            present,
+            state: present.then_some("up"),
+            mtu: present.then_some(9000),
+            port_of: None,
+            management: false,
+        };
+        let line = |node: &str, present: bool| HostLine {
+            node: node.into(),
+            known: true,
+            unknown_reason: None,
+            management: vec!["br-ex".into(), "bond0".into()],
+            masters: vec![master(present)],
+        };
+        r.host_networks = vec![line("w0", true), line("w1", false)];
         let page = view_page(&r);
         assert!(page.contains("<h3>Host interfaces</h3>"));
         assert!(
             page.contains(
-                r#"<tr class=""><td>w0</td><td><code>bond2</code></td><td>yes</td><td>up</td><td>9000</td></tr>"#
+                r#"<tr class=""><td>w0</td><td><code>bond2</code></td><td>yes</td><td>up</td><td>9000</td><td>br-ex, bond0</td></tr>"#
             ),
             "{page}"
         );
-        assert!(page.contains(r#"<tr class="bad"><td>w1</td><td><code>bond2</code></td><td>MISSING</td><td>-</td><td>-</td></tr>"#));
+        assert!(page.contains(
+            r#"<tr class="bad"><td>w1</td><td><code>bond2</code></td><td>MISSING</td><td>-</td><td>-</td><td>br-ex, bond0</td></tr>"#
+        ));
     }
 
     #[test]

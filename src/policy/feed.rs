@@ -5,7 +5,7 @@ use kube::core::DynamicObject;
 use serde_json::Value;
 
 use super::{HcVersion, Kind, Policy, object};
-use crate::view::{Discovered, HcEntry, HcRead, ReservedKind, View};
+use crate::view::{Discovered, HcEntry, HcRead, NodeInfo, ReservedKind, View};
 
 /// The view entry of a HyperConverged: where its live-migration network points.
 ///
@@ -58,8 +58,10 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
     match Kind::of(obj) {
         Kind::Nad => view.upsert_nad(policy.nad_entry(obj)),
         Kind::HyperConverged(v) => view.upsert_hc(hc_entry(obj, v)),
-        Kind::Node => {
-            view.upsert_node(object::name(obj).to_owned(), policy.selects_node(obj.metadata.labels.as_ref()))
+        Kind::Node => view.upsert_node_info(object::name(obj).to_owned(), node_info(policy, obj)),
+        Kind::NodeNetworkState => {
+            let (node, state) = super::host::host_network(obj);
+            view.upsert_host_network(&node, state);
         }
         Kind::ClusterNetwork if object::name(obj) == "cluster" => {
             for (kind, d) in super::netconfig::cluster_network(&obj.data) {
@@ -70,6 +72,15 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
         _ => return false,
     }
     true
+}
+
+/// What the view keeps of a Node: whether it runs virt-handler, its labels and InternalIPs.
+pub fn node_info(policy: &Policy, obj: &DynamicObject) -> NodeInfo {
+    NodeInfo {
+        virt_handler: policy.selects_node(obj.metadata.labels.as_ref()),
+        labels: Some(obj.metadata.labels.clone().unwrap_or_default()),
+        internal_ips: super::host::internal_ips(obj),
+    }
 }
 
 /// Applies OVN overrides per address family, keeping the policy's value for a family not overridden.

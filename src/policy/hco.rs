@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::{
     Admission, Ctx, HcVersion, Operation, Rule,
     decision::{Findings, join, msg},
-    nad, object,
+    nad, nad_host, object,
 };
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -179,6 +179,16 @@ fn network_reference(
     };
     let mut problems = Findings::new(ctx.policy.disabled());
     nad::judge_stored(ctx, entry, &mut problems);
+    // host rules keep their ids: the same finding whether the NAD or the HyperConverged is written
+    let host = |r: Rule| nad_host::RULES.contains(&r);
+    let on = |m: &str| format!("NetworkAttachmentDefinition {ns}/{name}: {m}");
+    for w in problems.warnings.iter().filter(|w| host(w.rule)) {
+        f.warn(w.rule, field.clone(), on(&w.message));
+    }
+    for d in problems.denials.iter().filter(|d| host(d.rule)) {
+        f.deny(d.rule, field.clone(), on(&d.message));
+    }
+    problems.denials.retain(|d| !host(d.rule));
     if !problems.denials.is_empty() {
         let detail = if ctx.options.network_judged_too {
             let mut ids: Vec<&str> = problems.denials.iter().map(|d| d.rule.id()).collect();

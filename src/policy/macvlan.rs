@@ -15,7 +15,7 @@ pub(super) fn check(policy: &Policy, main: &Map<String, Value>, path: &str, f: &
 }
 
 /// Linux accepts interface names of 1-15 bytes without '/', ':' or whitespace (`dev_valid_name`).
-fn valid_ifname(name: &str) -> bool {
+pub(super) fn valid_ifname(name: &str) -> bool {
     (1..=15).contains(&name.len())
         && name != "."
         && name != ".."

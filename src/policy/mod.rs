@@ -10,10 +10,13 @@ pub mod feed;
 pub mod file;
 pub mod free;
 mod hco;
+pub mod host;
 pub mod index;
 mod macvlan;
 mod nad;
+mod nad_host;
 pub mod netconfig;
+mod nncp;
 pub mod object;
 pub mod ranges;
 pub mod rules;
@@ -32,6 +35,7 @@ pub use self::{
     decision::{Decision, Finding, RuleSet},
     file::{DEFAULT_POLICY_YAML, HcDefaults, PolicyFile, PolicyFileError},
     nad::Reason,
+    nncp::MigrationMaster,
     object::{HcVersion, Kind},
     rules::Rule,
 };
@@ -173,6 +177,7 @@ impl Policy {
         let mut patch = json_patch::Patch::default();
         match admission.kind {
             Kind::Nad => nad::admit(&ctx, admission, &mut findings),
+            Kind::Nncp => nncp::admit(&ctx, admission, &mut findings),
             Kind::HyperConverged(version) => {
                 hco::admit(&ctx, version, admission, &mut findings);
                 if let (Some(obj), true, Operation::Create | Operation::Update, false) = (
@@ -199,6 +204,12 @@ impl Policy {
     pub fn migration_reason(&self, obj: &DynamicObject, view: &View) -> Option<Reason> {
         let options = Options::default();
         nad::reason_of(&Ctx { policy: self, view, options: &options }, obj)
+    }
+
+    /// The macvlan masters of the migration NADs in the view, as the host rules follow them.
+    pub fn migration_masters(&self, view: &View) -> Vec<MigrationMaster> {
+        let options = Options::default();
+        nncp::guarded(&Ctx { policy: self, view, options: &options })
     }
 
     /// Whether a stored NAD is a migration NAD, by the test the rules apply, so reports agree with them.

@@ -10,7 +10,7 @@ use super::{
     Admission, Ctx, Operation, Policy, Rule,
     cni::{self, CNI_VERSIONS, Claim, NetConf},
     decision::{Findings, msg},
-    free, macvlan, object, ranges, whereabouts,
+    free, macvlan, nad_host, object, ranges, whereabouts,
 };
 use crate::view::{NadEntry, NadName};
 
@@ -372,7 +372,10 @@ fn judge_config(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     if kind == "macvlan" {
         macvlan::check(policy, main, path, f);
     }
-    let claims = ipam(ctx, main, path, f);
+    let (claims, allocatable) = ipam(ctx, main, path, f);
+    if kind == "macvlan" {
+        nad_host::check(ctx, main, path, &claims, &allocatable, f);
+    }
     if claims.len() > MAX_RANGES {
         return f.deny(
             Rule::NadRange,
@@ -415,19 +418,25 @@ fn cni_version(conf: &NetConf, f: &mut Findings) {
     }
 }
 
-/// Checks the IPAM block; returns the ranges it hands addresses from.
-fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) -> Vec<Claim> {
+/// Checks the IPAM block; returns the ranges it hands addresses from (and, for whereabouts, what
+/// each hands out).
+fn ipam(
+    ctx: &Ctx<'_>,
+    main: &Map<String, Value>,
+    path: &str,
+    f: &mut Findings,
+) -> (Vec<Claim>, Vec<whereabouts::Allocatable>) {
     let field = format!("{path}.ipam");
     let allowed = &ctx.policy.file().allowed_ipam_types;
     let ipam = match main.get("ipam") {
         None | Some(Value::Null) => {
             f.deny(Rule::NadIpam, field, msg::required(missing_ipam(ctx)));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         Some(Value::Object(ipam)) => ipam,
         Some(v) => {
             f.deny(Rule::NadIpam, field, msg::invalid_json(v, "must be an object"));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     let kind = match ipam.get("type") {
@@ -441,11 +450,11 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
                     allowed.join(", ")
                 )),
             );
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
         Some(v) => {
             f.deny(Rule::NadIpam, format!("{field}.type"), msg::invalid_json(v, "must be a string"));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         }
     };
     if !allowed.iter().any(|t| t == kind) {
@@ -456,7 +465,7 @@ fn ipam(ctx: &Ctx<'_>, main: &Map<String, Value>, path: &str, f: &mut Findings) 
     } else {
         let mut claims = Vec::new();
         cni::collect_ipam(&Value::Object(ipam.clone()), &field, &mut claims);
-        claims
+        (claims, Vec::new())
     }
 }
 

@@ -49,6 +49,10 @@ pub enum Kind {
     ClusterNetwork,
     /// `operator.openshift.io/v1` `Network`: OVN-Kubernetes internal subnets.
     OperatorNetwork,
+    /// `nmstate.io` `NodeNetworkState`: one node's interfaces and routes.
+    NodeNetworkState,
+    /// `nmstate.io` `NodeNetworkConfigurationPolicy` (v1 and v1beta1): a change to the hosts.
+    Nncp,
     Other,
 }
 
@@ -62,6 +66,8 @@ impl Kind {
             ("", "v1", "Node") => Kind::Node,
             ("config.openshift.io", "v1", "Network") => Kind::ClusterNetwork,
             ("operator.openshift.io", "v1", "Network") => Kind::OperatorNetwork,
+            ("nmstate.io", "v1beta1" | "v1alpha1", "NodeNetworkState") => Kind::NodeNetworkState,
+            ("nmstate.io", "v1" | "v1beta1", "NodeNetworkConfigurationPolicy") => Kind::Nncp,
             _ => Kind::Other,
         }
     }
@@ -211,6 +217,11 @@ mod tests {
         assert_eq!(Kind::from_api_version("v1", "Node"), Kind::Node);
         assert_eq!(Kind::from_api_version("config.openshift.io/v1", "Network"), Kind::ClusterNetwork);
         assert_eq!(Kind::from_api_version("v1", "ConfigMap"), Kind::Other);
+        assert_eq!(Kind::from_api_version("nmstate.io/v1beta1", "NodeNetworkState"), Kind::NodeNetworkState);
+        for v in ["nmstate.io/v1", "nmstate.io/v1beta1"] {
+            assert_eq!(Kind::from_api_version(v, "NodeNetworkConfigurationPolicy"), Kind::Nncp);
+        }
+        assert_eq!(Kind::from_api_version("nmstate.io/v2", "NodeNetworkConfigurationPolicy"), Kind::Other);
     }
 }
 

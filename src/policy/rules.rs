@@ -62,6 +62,14 @@ rules! {
     NadOverlapMigration => "nad-overlap-migration", "other networks must stay off the migration subnet";
     NadInUse => "nad-in-use", "the NAD a HyperConverged migrates over cannot be deleted";
     NadInUseRangeChange => "nad-in-use-range-change", "changing the ranges of the NAD in use needs virt-handler restarts (warning)";
+    NadMasterMissing => "nad-master-missing", "the master must exist on every virt-handler node (NodeNetworkState)";
+    NadMasterUnknown => "nad-master-unknown", "virt-handler nodes without a readable NodeNetworkState are not checked (warning)";
+    NadMasterManagement => "nad-master-management", "the master must not be, or stand on, a node's management interface";
+    NadMasterPort => "nad-master-port", "the master must not be a port of a bond or bridge (the kernel refuses it)";
+    NadMasterDown => "nad-master-down", "the master is down on some virt-handler nodes (warning)";
+    NadMtuMaster => "nad-mtu-master", "mtu must not exceed the master's MTU on any virt-handler node";
+    NadMtuMismatch => "nad-mtu-mismatch", "the master's MTU differs between virt-handler nodes (warning)";
+    NadRangeHostAddress => "nad-range-host-address", "an address configured on a node's master must not be allocatable";
     HcVersionLayout => "hc-version-layout", "a v1-shaped object sent as v1beta1 would erase the live-migration settings";
     HcNetworkRemoved => "hc-network-removed", "dropping the network moves migrations to the pod network (warning)";
     HcNetworkChanged => "hc-network-changed", "changing the network restarts every virt-handler (warning)";
@@ -76,6 +84,9 @@ rules! {
     HcBandwidthLow => "hc-bandwidth-low", "a bandwidth under 1Mi/s is raised to 1Mi/s by KubeVirt (warning)";
     HcTimeoutVsBandwidth => "hc-timeout-vs-bandwidth", "completionTimeoutPerGiB must leave time to copy a GiB at the bandwidth";
     HcDefaults => "hc-defaults", "absent live-migration settings get the policy's defaults (mutating)";
+    NncpBreaksMigration => "nncp-breaks-migration", "a NodeNetworkConfigurationPolicy must not remove, down or shrink the migration master";
+    NncpMtuShrinksMigration => "nncp-mtu-shrinks-migration", "lowering the master's MTU clamps running macvlans (warning)";
+    NncpCaptureUnjudged => "nncp-capture-unjudged", "capture templates resolve per node: not judged (warning)";
 }
 
 impl fmt::Display for Rule {
@@ -106,7 +117,7 @@ mod tests {
         for rule in Rule::ALL {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
-            assert!(["nad-", "hc-", "object-"].iter().any(|p| rule.id().starts_with(p)), "{}", rule.id());
+            assert!(["nad-", "hc-", "object-", "nncp-"].iter().any(|p| rule.id().starts_with(p)), "{}", rule.id());
         }
     }
 

@@ -120,3 +120,100 @@ pub fn unset(v: &Value, pointer: &str) -> Value {
     target.as_object_mut().unwrap().remove(key);
     v
 }
+
+/// A Node that runs virt-handler, with an InternalIP.
+pub fn node_with_ip(name: &str, ip: &str) -> DynamicObject {
+    obj(json!({"apiVersion":"v1","kind":"Node","metadata":{"name":name,"labels":{
+        "kubevirt.io/schedulable":"true","node-role.kubernetes.io/worker":""}},
+        "status":{"addresses":[{"type":"InternalIP","address":ip},{"type":"Hostname","address":name}]}}))
+}
+
+/// The reference OpenShift OVN worker: bond0 under br-ex (management), bond1 for VM traffic under an
+/// OVS localnet bridge, bond2 for migrations, MTU 9000. `n` varies the addresses.
+pub fn ovn_state(node: &str, n: u8) -> Value {
+    json!({"apiVersion":"nmstate.io/v1beta1","kind":"NodeNetworkState","metadata":{"name":node},
+    "status":{"currentState":{
+      "interfaces":[
+        {"name":"br-ex","type":"ovs-bridge","state":"up","bridge":{"port":[{"name":"bond0"},{"name":"br-ex"},
+           {"name":format!("patch-br-ex_{node}-to-br-int")}]}},
+        {"name":"br-ex","type":"ovs-interface","state":"up","controller":"br-ex","mtu":1500,
+         "ipv4":{"enabled":true,"address":[{"ip":format!("10.20.0.{n}"),"prefix-length":24},{"ip":"169.254.0.2","prefix-length":17}]},
+         "ipv6":{"enabled":true,"address":[{"ip":format!("fd20::{n}"),"prefix-length":64}]}},
+        {"name":"bond0","type":"bond","state":"up","controller":"br-ex","mtu":1500,
+         "link-aggregation":{"mode":"802.3ad","port":["eno1","eno2"]}},
+        {"name":"eno1","type":"ethernet","state":"up","controller":"bond0","mtu":1500},
+        {"name":"eno2","type":"ethernet","state":"up","controller":"bond0","mtu":1500},
+        {"name":"br-vm","type":"ovs-bridge","state":"up","bridge":{"port":[{"name":"bond1"}]}},
+        {"name":"bond1","type":"bond","state":"up","controller":"br-vm","mtu":9000,
+         "link-aggregation":{"mode":"802.3ad","port":["ens2f0","ens2f1"]}},
+        {"name":"ens2f0","type":"ethernet","state":"up","controller":"bond1","mtu":9000},
+        {"name":"ens2f1","type":"ethernet","state":"up","controller":"bond1","mtu":9000},
+        {"name":"bond2","type":"bond","state":"up","mtu":9000,"max-mtu":9702,
+         "ipv4":{"enabled":false},"ipv6":{"enabled":false},
+         "link-aggregation":{"mode":"active-backup","options":{"miimon":"100"},"port":["ens3f0","ens3f1"]}},
+        {"name":"ens3f0","type":"ethernet","state":"up","controller":"bond2","mtu":9000},
+        {"name":"ens3f1","type":"ethernet","state":"up","controller":"bond2","mtu":9000},
+        {"name":"bond2.99","type":"vlan","state":"up","mtu":9000,"vlan":{"base-iface":"bond2","id":99}},
+        {"name":"ovn-k8s-mp0","type":"ovs-interface","state":"ignore","controller":"br-int","mtu":1400},
+        {"name":"lo","type":"loopback","state":"up","mtu":65536}
+      ],
+      "routes":{"running":[
+        {"destination":"0.0.0.0/0","next-hop-address":"10.20.0.1","next-hop-interface":"br-ex","table-id":254,"metric":48},
+        {"destination":"10.20.0.0/24","next-hop-address":"","next-hop-interface":"br-ex","table-id":254},
+        {"destination":"::/0","next-hop-address":"fd20::1","next-hop-interface":"br-ex","table-id":254}
+      ]}
+    }}})
+}
+
+/// A host without OVN-Kubernetes' br-ex: the node's address and default route on bond0, a VLAN on
+/// bond0, bond2 for migrations and its VLAN mig99.
+pub fn plain_state(node: &str, n: u8) -> Value {
+    json!({"apiVersion":"nmstate.io/v1beta1","kind":"NodeNetworkState","metadata":{"name":node},
+    "status":{"currentState":{
+      "interfaces":[
+        {"name":"bond0","type":"bond","state":"up","mtu":1500,
+         "ipv4":{"enabled":true,"address":[{"ip":format!("10.30.0.{n}"),"prefix-length":24}]},
+         "link-aggregation":{"mode":"802.3ad","port":["eno1","eno2"]}},
+        {"name":"eno1","type":"ethernet","state":"up","controller":"bond0","mtu":1500},
+        {"name":"eno2","type":"ethernet","state":"up","controller":"bond0","mtu":1500},
+        {"name":"bond0.200","type":"vlan","state":"up","mtu":1500,"vlan":{"base-iface":"bond0","id":200}},
+        {"name":"bond2","type":"bond","state":"up","mtu":9000,
+         "link-aggregation":{"mode":"active-backup","port":["ens3f0","ens3f1"]}},
+        {"name":"ens3f0","type":"ethernet","state":"up","controller":"bond2","mtu":9000},
+        {"name":"ens3f1","type":"ethernet","state":"up","controller":"bond2","mtu":9000},
+        {"name":"mig99","type":"vlan","state":"up","mtu":9000,"vlan":{"base-iface":"bond2","id":99}},
+        {"name":"ens4","type":"ethernet","state":"up","mtu":9000}
+      ],
+      "routes":{"running":[
+        {"destination":"0.0.0.0/0","next-hop-address":"10.30.0.1","next-hop-interface":"bond0","table-id":254}
+      ]}
+    }}})
+}
+
+/// Changes the interface records named `name` of a NodeNetworkState: `patch` keys replace theirs
+/// (null removes a key); with `patch` null the records are dropped.
+pub fn edit_iface(state: &Value, name: &str, patch: Value) -> Value {
+    let mut state = state.clone();
+    let list = state.pointer_mut("/status/currentState/interfaces").and_then(Value::as_array_mut).unwrap();
+    if patch.is_null() {
+        list.retain(|i| i["name"] != name);
+        return state;
+    }
+    for i in list.iter_mut().filter(|i| i["name"] == name) {
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                i.as_object_mut().unwrap().remove(k);
+            } else {
+                i[k] = v.clone();
+            }
+        }
+    }
+    state
+}
+
+/// Adds an interface record to a NodeNetworkState.
+pub fn add_iface(state: &Value, iface: Value) -> Value {
+    let mut state = state.clone();
+    state.pointer_mut("/status/currentState/interfaces").and_then(Value::as_array_mut).unwrap().push(iface);
+    state
+}

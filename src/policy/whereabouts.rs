@@ -19,7 +19,13 @@ struct RangeSpec<'a> {
     holder: &'a Map<String, Value>,
 }
 
-pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &mut Findings) -> Vec<Claim> {
+/// Checks a whereabouts IPAM block; returns the ranges it claims and, for each, what it hands out.
+pub(super) fn check(
+    ctx: &Ctx<'_>,
+    ipam: &Map<String, Value>,
+    field: &str,
+    f: &mut Findings,
+) -> (Vec<Claim>, Vec<Allocatable>) {
     let mut specs = Vec::new();
     if ipam.get("range").is_some_and(|r| !r.is_null()) {
         specs.push(RangeSpec { base: field.to_owned(), holder: ipam });
@@ -52,7 +58,7 @@ pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &m
                  cluster uses",
             ),
         );
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let mut claims = Vec::new();
     let mut allocatable = Vec::new();
@@ -64,7 +70,7 @@ pub(super) fn check(ctx: &Ctx<'_>, ipam: &Map<String, Value>, field: &str, f: &m
     }
     gateway(ipam, field, &claims, &allocatable, f);
     node_slices(ctx, ipam, field, &specs, f);
-    claims
+    (claims, allocatable)
 }
 
 /// Fast IPAM (`node_slice_size`): the range is cut into slices of that prefix and each node takes one,
@@ -171,10 +177,23 @@ fn node_slices(
 }
 
 /// What one range can hand out: its bounds and excludes.
-struct Allocatable {
-    lo: u128,
-    hi: u128,
-    excludes: Vec<IpNet>,
+pub(super) struct Allocatable {
+    pub lo: u128,
+    pub hi: u128,
+    pub excludes: Vec<IpNet>,
+}
+
+impl Allocatable {
+    /// Whether whereabouts may hand `ip` out from the range `net`: inside the bounds, not excluded,
+    /// and not an IPv4 network or broadcast address.
+    pub fn hands_out(&self, net: &IpNet, ip: IpAddr) -> bool {
+        let host = IpNet::from(ip);
+        let edge = matches!(net, IpNet::V4(_)) && (ip == net.network() || ip == net.broadcast());
+        net.contains(&ip)
+            && !edge
+            && (self.lo..=self.hi).contains(&ranges::to_u128(ip))
+            && !self.excludes.iter().any(|e| e.contains(&host))
+    }
 }
 
 fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> Option<(Claim, Allocatable)> {
@@ -360,13 +379,7 @@ fn gateway(
             msg::invalid(text, format!("outside every range ({})", nets.join(", "))),
         );
     };
-    let a = &alloc[i];
-    let host = IpNet::from(gw);
-    let excluded = a.excludes.iter().any(|e| e.contains(&host));
-    let n = ranges::to_u128(gw);
-    let net = &claims[i].net;
-    let edge = matches!(net, IpNet::V4(_)) && (gw == net.network() || gw == net.broadcast());
-    if !excluded && !edge && (a.lo..=a.hi).contains(&n) {
+    if alloc[i].hands_out(&claims[i].net, gw) {
         f.warn(
             Rule::NadGatewayAllocatable,
             field,

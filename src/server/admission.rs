@@ -69,7 +69,9 @@ pub fn review(body: &[u8], webhook: Webhook, policy: &Policy, view: &View) -> Re
         old_object: request.old_object.as_ref(),
     };
     let decision = match kind {
-        Kind::Nad | Kind::HyperConverged(_) => policy.decide(&admission, view, &Options::default()),
+        Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp => {
+            policy.decide(&admission, view, &Options::default())
+        }
         _ => Decision::default(),
     };
     let (response, verdict) = match webhook {

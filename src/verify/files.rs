@@ -22,7 +22,7 @@ pub enum FilesError {
     },
     #[error(
         "{}: no object mignet verify reads (HyperConverged, NetworkAttachmentDefinition, KubeVirt, \
-         virt-handler Pod, VirtualMachineInstance, Node)",
+         virt-handler Pod, VirtualMachineInstance, Node, NodeNetworkState)",
         path.display()
     )]
     Nothing { path: PathBuf },

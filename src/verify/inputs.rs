@@ -21,6 +21,8 @@ pub enum Resource {
     Node,
     /// `config.openshift.io/v1` and `operator.openshift.io/v1` `Network` objects (reserved ranges).
     NetworkConfig,
+    /// kubernetes-nmstate's per-node host network reports.
+    NodeNetworkState,
 }
 
 impl Resource {
@@ -31,7 +33,8 @@ impl Resource {
             Kind::HyperConverged(_) => return Some(Resource::HyperConverged),
             Kind::Node => return Some(Resource::Node),
             Kind::ClusterNetwork | Kind::OperatorNetwork => return Some(Resource::NetworkConfig),
-            Kind::Other => {}
+            Kind::NodeNetworkState => return Some(Resource::NodeNetworkState),
+            Kind::Nncp | Kind::Other => {}
         }
         let types = obj.types.as_ref()?;
         let group = types.api_version.rsplit_once('/').map_or("", |(g, _)| g);
@@ -53,6 +56,7 @@ impl Resource {
             Resource::Vmi => "VirtualMachineInstance",
             Resource::Node => "Node",
             Resource::NetworkConfig => "Network config",
+            Resource::NodeNetworkState => "NodeNetworkState",
         }
     }
 }

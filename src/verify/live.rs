@@ -83,6 +83,15 @@ pub async fn collect(conn: &Connection, namespace: &str, vmi: Option<&VmiRef>) -
             labels: Some(format!("{key}={value}")),
         },
         Listing {
+            resource: Resource::NodeNetworkState,
+            api: ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("nmstate.io", "v1beta1", "NodeNetworkState"),
+                "nodenetworkstates",
+            ),
+            namespace: None,
+            labels: None,
+        },
+        Listing {
             resource: Resource::Vmi,
             api: kubevirt_api("VirtualMachineInstance", "virtualmachineinstances"),
             namespace: vmi.and_then(|v| v.namespace.clone()),

@@ -7,6 +7,7 @@
 
 pub mod files;
 mod handlers;
+mod hosts;
 mod inputs;
 pub mod live;
 mod network;
@@ -80,17 +81,17 @@ impl VmiRef {
     }
 }
 
-/// Runs the five checks over the objects.
+/// Runs the checks over the objects (`host-master` only when NodeNetworkStates are among them).
 pub fn verify(policy: &Policy, inputs: &Inputs, options: &Options) -> Report {
     let scene = Scene::new(policy, inputs, options);
     let pods = handlers::evaluate(&scene);
-    let checks = vec![
-        network::hc_network(&scene),
-        network::kubevirt_network(&scene),
+    let mut checks = vec![network::hc_network(&scene), network::kubevirt_network(&scene)];
+    checks.extend(hosts::master(&scene));
+    checks.extend([
         handlers::attached(&scene, &pods),
         handlers::headroom(&scene, &pods),
         vmis::migrations(&scene),
-    ];
+    ]);
     let target = scene.target.as_ref();
     Report {
         namespace: options.namespace.clone(),

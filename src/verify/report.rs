@@ -27,7 +27,7 @@ impl Status {
     }
 }
 
-/// The five checks, in the order they build on each other.
+/// The checks, in the order they build on each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum CheckId {
     /// The HyperConverged names an existing NAD that passes every migration NAD rule.
@@ -36,6 +36,9 @@ pub enum CheckId {
     /// The KubeVirt CR carries the same network (HCO propagated it).
     #[serde(rename = "kubevirt-network")]
     KubevirtNetwork,
+    /// The migration master is present and up on every virt-handler node (NodeNetworkStates).
+    #[serde(rename = "host-master")]
+    HostMaster,
     /// Every virt-handler pod has migration0 on that network, with an address in its range, and is Ready.
     #[serde(rename = "virt-handler-attached")]
     VirtHandlerAttached,
@@ -49,9 +52,10 @@ pub enum CheckId {
 
 impl CheckId {
     /// Every check, in report order.
-    pub const ALL: [CheckId; 5] = [
+    pub const ALL: [CheckId; 6] = [
         CheckId::HcNetwork,
         CheckId::KubevirtNetwork,
+        CheckId::HostMaster,
         CheckId::VirtHandlerAttached,
         CheckId::AddressHeadroom,
         CheckId::VmiMigrations,
@@ -62,6 +66,7 @@ impl CheckId {
         match self {
             CheckId::HcNetwork => "hc-network",
             CheckId::KubevirtNetwork => "kubevirt-network",
+            CheckId::HostMaster => "host-master",
             CheckId::VirtHandlerAttached => "virt-handler-attached",
             CheckId::AddressHeadroom => "address-headroom",
             CheckId::VmiMigrations => "vmi-migrations",

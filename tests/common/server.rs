@@ -135,6 +135,7 @@ pub fn review(uid: &str, operation: &str, object: &Value, old: &Value, dry_run: 
     let resource = match kind {
         "NetworkAttachmentDefinition" => "network-attachment-definitions",
         "HyperConverged" => "hyperconvergeds",
+        "NodeNetworkConfigurationPolicy" => "nodenetworkconfigurationpolicies",
         other => other,
     };
     let gvk = serde_json::json!({"group": group, "version": version, "kind": kind});

@@ -1,0 +1,356 @@
+//! NodeNetworkConfigurationPolicy rules: a change to the hosts must not take the migration master
+//! away from the virt-handler nodes it applies to (see README "Host networks").
+//!
+//! nmstate applies an NNCP with a checkpoint and rolls back only when the default gateway, DNS or
+//! the API server stop answering: breaking the migration NIC alone is committed, and every running
+//! virt-handler silently loses `migration0`. These rules catch it before it is stored.
+
+use serde_json::Value;
+
+use super::{
+    Admission, Ctx, Operation, Rule,
+    cni::NetConf,
+    decision::{Findings, msg},
+    host::{self, Dependency, HostNetwork, Role},
+    nad, nad_host, object,
+};
+use crate::{text::printable, view::NadName};
+
+/// A migration NAD's macvlan master: what the host rules and reports follow on every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationMaster {
+    pub nad: NadName,
+    pub master: String,
+    /// The NAD's `mtu`, when it sets one.
+    pub mtu: Option<u32>,
+}
+
+/// One `desiredState.interfaces` entry, as nmstate reads it.
+struct Desired<'a> {
+    index: usize,
+    name: &'a str,
+    /// `state`, defaulting to `up`.
+    state: &'a str,
+    mtu: Option<u32>,
+    /// The bond port list, when the entry gives one (under any spelling nmstate accepts).
+    ports: Option<Vec<&'a str>>,
+    /// Where the ports key was written, for field paths.
+    ports_field: &'static str,
+    /// `controller` when given; empty detaches the interface from its bond or bridge.
+    controller: Option<&'a str>,
+}
+
+impl Desired<'_> {
+    fn field(&self, key: &str) -> String {
+        format!("spec.desiredState.interfaces[{}].{key}", self.index)
+    }
+
+    fn removes(&self) -> bool {
+        matches!(self.state, "absent" | "down")
+    }
+}
+
+fn desired(list: &[Value]) -> Vec<Desired<'_>> {
+    let mut out = Vec::new();
+    for (index, v) in list.iter().enumerate() {
+        let Some(name) = v.get("name").and_then(Value::as_str) else { continue };
+        if name.contains("{{") {
+            continue; // a capture template: resolved per node
+        }
+        let section = if v.get("link-aggregation").is_some() { "link-aggregation" } else { "bond" };
+        let key = v.get(section).and_then(|la| {
+            ["port", "ports", "slaves"].into_iter().find(|k| la.get(*k).is_some_and(|p| !p.is_null()))
+        });
+        let ports_field = match (section, key) {
+            ("bond", Some("ports")) => "bond.ports",
+            ("bond", Some("slaves")) => "bond.slaves",
+            ("bond", _) => "bond.port",
+            (_, Some("ports")) => "link-aggregation.ports",
+            (_, Some("slaves")) => "link-aggregation.slaves",
+            _ => "link-aggregation.port",
+        };
+        out.push(Desired {
+            index,
+            name,
+            state: v.get("state").and_then(Value::as_str).unwrap_or("up"),
+            mtu: host::mtu_of(v.get("mtu")),
+            ports: host::port_names(host::bond_ports(v)).map(Iterator::collect),
+            ports_field,
+            controller: v.get("controller").and_then(Value::as_str),
+        });
+    }
+    out
+}
+
+/// The masters of the migration NADs the view holds (configs are kept in the migration namespace).
+pub(super) fn guarded(ctx: &Ctx<'_>) -> Vec<MigrationMaster> {
+    let view = ctx.view;
+    let mut entries: Vec<_> = ["0.0.0.0/0", "::/0"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .flat_map(|n| view.flagged_overlapping(&n).into_iter().map(|(_, e)| e))
+        .chain(view.hcs().filter_map(|hc| view.nad(&hc.namespace, hc.network.as_deref()?)))
+        .filter(|e| nad::is_migration_entry(ctx, e))
+        .collect();
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    entries.dedup_by(|a, b| a.key == b.key);
+    entries
+        .into_iter()
+        .filter_map(|e| {
+            let conf = NetConf::parse(e.config.as_deref()?).ok()?;
+            if conf.main_type() != "macvlan" {
+                return None;
+            }
+            let master = nad_host::master(conf.main())?.to_owned();
+            Some(MigrationMaster { nad: e.key.clone(), master, mtu: nad_host::nad_mtu(conf.main()) })
+        })
+        .collect()
+}
+
+/// Whether an NNCP's `nodeSelector` (plain label equality) selects a node; unknown labels count as
+/// a match, so a change that could reach a virt-handler node is judged.
+fn selects<'a>(
+    selector: &serde_json::Map<String, Value>,
+    labels: Option<impl Iterator<Item = (&'a str, &'a str)> + Clone>,
+) -> bool {
+    let Some(labels) = labels else { return true };
+    selector
+        .iter()
+        .all(|(k, v)| v.as_str().is_some_and(|v| labels.clone().any(|(lk, lv)| lk == k && lv == v)))
+}
+
+/// One finding gathered over nodes.
+struct Hit<'v> {
+    rule: Rule,
+    deny: bool,
+    field: String,
+    /// The message, with `{nodes}` where the nodes are named.
+    text: String,
+    named: Vec<&'v str>,
+    total: usize,
+}
+
+/// Findings gathered over nodes: one per (rule, field, text), naming the nodes.
+#[derive(Default)]
+struct Hits<'v> {
+    list: Vec<Hit<'v>>,
+}
+
+impl<'v> Hits<'v> {
+    fn add(&mut self, rule: Rule, deny: bool, field: String, text: String, node: Option<&'v str>) {
+        let at = match self.list.iter().position(|h| h.rule == rule && h.field == field && h.text == text) {
+            Some(at) => at,
+            None => {
+                self.list.push(Hit { rule, deny, field, text, named: Vec::new(), total: 0 });
+                self.list.len() - 1
+            }
+        };
+        let hit = &mut self.list[at];
+        if let Some(n) = node {
+            hit.total += 1;
+            if hit.named.len() < 3 {
+                hit.named.push(n);
+            }
+        }
+    }
+
+    fn emit(self, f: &mut Findings) {
+        for Hit { rule, deny, field, text, named, total } in self.list {
+            let on = if total == 0 {
+                "the virt-handler nodes".to_owned()
+            } else {
+                format!(
+                    "{} ({total} virt-handler node{})",
+                    nad_host::node_list(&named, total),
+                    if total == 1 { "" } else { "s" }
+                )
+            };
+            let message = text.replace("{nodes}", &on);
+            if deny { f.deny(rule, field, message) } else { f.warn(rule, field, message) }
+        }
+    }
+}
+
+pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) {
+    let (Operation::Create | Operation::Update, Some(obj)) = (admission.operation, admission.object) else {
+        return;
+    };
+    let data = &obj.data;
+    let capture =
+        object::get(data, &["spec", "capture"]).and_then(Value::as_object).filter(|c| !c.is_empty());
+    if let Some(capture) = capture {
+        let names: Vec<&str> = capture.keys().map(String::as_str).take(4).collect();
+        f.warn(
+            Rule::NncpCaptureUnjudged,
+            "spec.capture",
+            format!(
+                "capture {} resolves per node: interfaces named through it are not judged against the \
+                 migration network; check the NodeNetworkConfigurationEnactments",
+                names.iter().map(|n| msg::quote(n)).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    let Some(list) = object::get(data, &["spec", "desiredState", "interfaces"]).and_then(Value::as_array)
+    else {
+        return;
+    };
+    let entries = desired(list);
+    if entries.is_empty() {
+        return;
+    }
+    let guarded = guarded(ctx);
+    if guarded.is_empty() {
+        return;
+    }
+    let empty = serde_json::Map::new();
+    let selector = object::get(data, &["spec", "nodeSelector"]).and_then(Value::as_object).unwrap_or(&empty);
+    let view = ctx.view;
+    let mut hits = Hits::default();
+    let guarded: Vec<(MigrationMaster, String)> = guarded
+        .into_iter()
+        .map(|g| {
+            let of_nad = format!(
+                "the live-migration master of NetworkAttachmentDefinition {}",
+                printable(&g.nad.to_string())
+            );
+            (g, of_nad)
+        })
+        .collect();
+    for (node, host) in view.virt_handler_hosts() {
+        if !selects(selector, view.node_labels(node)) {
+            continue;
+        }
+        let host = host.and_then(Result::ok);
+        for (g, of_nad) in &guarded {
+            judge(g, of_nad, host, &entries, Some(node), &mut hits);
+        }
+    }
+    if view.virt_handler_nodes().is_none() {
+        // no node known (a GitOps repository judged alone): judge the master by name
+        for (g, of_nad) in &guarded {
+            judge(g, of_nad, None, &entries, None, &mut hits);
+        }
+    }
+    hits.emit(f);
+}
+
+/// What the master stands on: from the node's host network, or the master alone when unknown.
+fn dependencies<'a>(g: &'a MigrationMaster, host: Option<&'a HostNetwork>) -> Vec<Dependency<'a>> {
+    match host {
+        Some(h) => h.dependencies(&g.master),
+        None => vec![Dependency { name: &g.master, role: Role::Master, mtu: None, ports: Vec::new() }],
+    }
+}
+
+fn judge<'v>(
+    g: &MigrationMaster,
+    of_nad: &str,
+    host: Option<&HostNetwork>,
+    entries: &[Desired<'_>],
+    node: Option<&'v str>,
+    hits: &mut Hits<'v>,
+) {
+    let deps = dependencies(g, host);
+    // most policies touch nothing the master stands on: leave before building any message
+    if !entries.iter().any(|e| deps.iter().any(|d| d.name == e.name || d.ports.contains(&e.name))) {
+        return;
+    }
+    let master = msg::quote(&g.master);
+    let what = |d: &Dependency| match &d.role {
+        Role::Master => format!("{} is {of_nad}", msg::quote(d.name)),
+        Role::PortOf(b) => {
+            format!("{} is a port of {}, {of_nad} or under it", msg::quote(d.name), msg::quote(b))
+        }
+        Role::BaseOf(v) => {
+            format!("{} is the base of VLAN {}, {of_nad} or under it", msg::quote(d.name), msg::quote(v))
+        }
+    };
+    for e in entries {
+        let Some(d) = deps.iter().find(|d| d.name == e.name) else { continue };
+        if e.removes() {
+            hits.add(
+                Rule::NncpBreaksMigration,
+                true,
+                e.field("state"),
+                msg::invalid(
+                    e.state,
+                    format!(
+                        "{} on {{nodes}}: setting it {} deletes every virt-handler's migration0 there (nmstate's \
+                         probes do not roll this back)",
+                        what(d),
+                        e.state
+                    ),
+                ),
+                node,
+            );
+        }
+        if let (Some(new), Role::Master | Role::BaseOf(_)) = (e.mtu, &d.role) {
+            match g.mtu {
+                Some(want) if new < want => hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    e.field("mtu"),
+                    msg::invalid_raw(
+                        new,
+                        format!("{} on {{nodes}}: below the NAD's mtu {want}, so new virt-handlers fail to attach", what(d)),
+                    ),
+                    node,
+                ),
+                None if d.mtu.is_some_and(|cur| new < cur) => hits.add(
+                    Rule::NncpMtuShrinksMigration,
+                    false,
+                    e.field("mtu"),
+                    format!(
+                        "{} on {{nodes}}: {new} is below its MTU {}, so running migration0 interfaces are \
+                         clamped to it",
+                        what(d),
+                        d.mtu.unwrap_or_default()
+                    ),
+                    node,
+                ),
+                _ => {}
+            }
+        }
+    }
+    // a bond left with no ports carries nothing
+    for d in deps
+        .iter()
+        .filter(|d| !d.ports.is_empty() || entries.iter().any(|e| e.name == d.name && e.ports.is_some()))
+    {
+        let own = entries.iter().find(|e| e.name == d.name);
+        let start: Vec<&str> = match own.and_then(|e| e.ports.as_ref()) {
+            Some(list) => list.clone(),
+            None => d.ports.clone(),
+        };
+        let leaving = |p: &str| {
+            entries.iter().any(|e| e.name == p && (e.removes() || e.controller.is_some_and(|c| c != d.name)))
+        };
+        if (start.iter().all(|p| leaving(p)) && !d.ports.is_empty())
+            || (start.is_empty() && own.is_some_and(|e| e.ports.is_some()))
+        {
+            let field = match own.filter(|e| e.ports.is_some()) {
+                Some(e) => e.field(e.ports_field),
+                None => entries
+                    .iter()
+                    .find(|e| start.contains(&e.name))
+                    .map(|e| e.field(if e.removes() { "state" } else { "controller" }))
+                    .unwrap_or_else(|| "spec.desiredState.interfaces".to_owned()),
+            };
+            hits.add(
+                Rule::NncpBreaksMigration,
+                true,
+                field,
+                msg::forbidden(format!(
+                    "leaves bond {} with no ports on {{nodes}}, where {} stands on it: migrations there stop",
+                    msg::quote(d.name),
+                    master
+                )),
+                node,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "nncp_tests.rs"]
+mod tests;
