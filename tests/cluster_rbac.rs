@@ -20,7 +20,7 @@ use mignet::{
 use serde_json::Value;
 use support::{
     PATIENCE,
-    fake_apiserver::{FakeApiServer, HcoRelease, openshift_with},
+    fake_apiserver::{FakeApiServer, HcoRelease, openshift_with_nmstate},
 };
 
 fn manifest(file: &str) -> Value {
@@ -176,8 +176,8 @@ fn bindings_name_the_service_account_and_roles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_of_a_full_sync_is_authorized() {
-    // HCO 1.18: both HyperConverged versions served, each watched
-    let fake = FakeApiServer::start(openshift_with(HcoRelease::V1_18)).await;
+    // HCO 1.18: both HyperConverged versions served, each watched; and the NMState operator's states
+    let fake = FakeApiServer::start(openshift_with_nmstate(HcoRelease::V1_18)).await;
     fake.apply_with_status(support::cluster_network("10.128.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
     let dir = tempfile::tempdir().unwrap();
@@ -187,12 +187,13 @@ async fn every_request_of_a_full_sync_is_authorized() {
     let settings = Settings { discovery_interval: Duration::from_secs(3600), resync_interval: None };
     let live = LiveView::start(client, judge, settings);
     live.wait_ready(PATIENCE).await.unwrap();
-    support::eventually("every watch to open", || async { (fake.open_watches() == 7).then_some(()) }).await;
+    support::eventually("every watch to open", || async { (fake.open_watches() == 8).then_some(()) }).await;
     live.stop();
 
     let (cluster_role, role) = (manifest("clusterrole.yaml"), manifest("role-cluster-config.yaml"));
     let accesses: Vec<Access> = fake.requests().iter().filter_map(|r| access(r)).collect();
-    assert!(accesses.len() >= 14, "a list and a watch per resource and version: {accesses:?}");
+    assert!(accesses.len() >= 16, "a list and a watch per resource and version: {accesses:?}");
+    assert!(accesses.iter().any(|a| a.resource == "nodenetworkstates"), "{accesses:?}");
     let hco: Vec<&Access> = accesses.iter().filter(|a| a.resource == "hyperconvergeds").collect();
     assert!(hco.len() >= 4, "a list and a watch through v1beta1 and v1: {hco:?}");
     for a in &accesses {

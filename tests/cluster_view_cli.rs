@@ -4,7 +4,9 @@ mod support;
 
 use serde_json::Value;
 use support::{
-    fake_apiserver::{FakeApiServer, HcoRelease, openshift, openshift_with, plain_kubernetes},
+    fake_apiserver::{
+        FakeApiServer, HcoRelease, openshift, openshift_with, openshift_with_nmstate, plain_kubernetes,
+    },
     hyperconverged, nad, run,
 };
 
@@ -96,7 +98,7 @@ async fn says_which_version_each_watch_reads_and_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_report() {
-    let fake = FakeApiServer::start(openshift()).await;
+    let fake = FakeApiServer::start(openshift_with_nmstate(HcoRelease::V1_17)).await;
     cluster(&fake);
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = run(args(&fake.write_kubeconfig(dir.path()), &["--output", "json"])).await;
@@ -113,7 +115,7 @@ async fn json_report() {
     assert_eq!(report["virtHandlerNodes"], 2);
     assert_eq!(report["hyperConvergeds"][0]["network"], "migration-bridge");
     let resources = report["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 6);
+    assert_eq!(resources.len(), 7, "every watched resource, NodeNetworkStates included");
     assert!(resources.iter().all(|r| r["present"] == true && r["synced"] == true), "{resources:?}");
 }
 

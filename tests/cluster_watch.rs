@@ -29,7 +29,7 @@ use mignet::{
 };
 use support::{
     PATIENCE, eventually,
-    fake_apiserver::{FakeApiServer, ResourceDef, openshift, plain_kubernetes},
+    fake_apiserver::{FakeApiServer, HcoRelease, ResourceDef, openshift_with_nmstate, plain_kubernetes},
     hyperconverged, nad,
 };
 
@@ -323,7 +323,7 @@ fn openshift_objects(fake: &FakeApiServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_follows_an_openshift_cluster() {
-    let fake = FakeApiServer::start(openshift()).await;
+    let fake = FakeApiServer::start(openshift_with_nmstate(HcoRelease::V1_17)).await;
     let dir = tempfile::tempdir().unwrap();
     openshift_objects(&fake);
     let judge = judge(Policy::default());

@@ -68,7 +68,7 @@ async fn allows_and_denies_over_http1_and_http2() {
         assert_eq!(
             r["status"]["message"],
             "spec.config.ipam.range: Invalid value: \"10.129.64.0/24\": overlaps the pod network 10.128.0.0/14 \
-             (from Network cluster status.clusterNetwork)"
+             (from Network cluster status.clusterNetwork); free ranges of this size: 10.132.0.0/24, 10.132.1.0/24"
         );
         assert_eq!(r["auditAnnotations"]["denied-rules"], "nad-overlap-reserved");
     }

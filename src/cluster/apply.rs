@@ -12,7 +12,8 @@ use kube::runtime::watcher::Event;
 
 use crate::{
     policy::HcVersion,
-    view::{Discovered, HcRead, NadEntry, NadName, ReservedKind, View},
+    policy::host::{HostError, HostNetwork},
+    view::{Discovered, HcRead, NadEntry, NadName, NodeInfo, ReservedKind, View},
 };
 
 /// A cluster-wide object that only sets discovered cluster networks.
@@ -48,9 +49,15 @@ pub enum Item {
     Nad(NadEntry),
     /// A HyperConverged as read through one version; the view merges the reads of each object.
     Hc(HcRead),
+    /// A node: whether it runs virt-handler and its labels (NNCPs select nodes by them).
     Node {
         name: String,
-        runs_virt_handler: bool,
+        info: NodeInfo,
+    },
+    /// A node's NodeNetworkState, or why it cannot be read (the node then counts as unknown).
+    HostNetwork {
+        node: String,
+        state: Result<HostNetwork, HostError>,
     },
     /// Discovered cluster networks; kinds of `source` absent here fall back to the policy.
     Networks {
@@ -65,6 +72,7 @@ pub enum Key {
     Nad(NadName),
     Hc { namespace: String, name: String, through: HcVersion },
     Node(String),
+    HostNetwork(String),
     Singleton(Singleton),
 }
 
@@ -79,6 +87,7 @@ impl Item {
                 through: r.through,
             },
             Item::Node { name, .. } => Key::Node(name.clone()),
+            Item::HostNetwork { node, .. } => Key::HostNetwork(node.clone()),
             Item::Networks { source, .. } => Key::Singleton(*source),
         }
     }
@@ -213,7 +222,8 @@ fn upsert(view: &mut View, item: Item) {
     match item {
         Item::Nad(entry) => view.upsert_nad(entry),
         Item::Hc(read) => view.upsert_hc_read(read),
-        Item::Node { name, runs_virt_handler } => view.upsert_node(name, runs_virt_handler),
+        Item::Node { name, info } => view.upsert_node_info(name, info),
+        Item::HostNetwork { node, state } => view.upsert_host_network(&node, state),
         Item::Networks { source, found } => {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
@@ -234,6 +244,9 @@ fn remove(view: &mut View, key: &Key) {
         }
         Key::Hc { namespace, name, through } => view.remove_hc_read(namespace, name, *through),
         Key::Node(name) => view.remove_node(name),
+        Key::HostNetwork(node) => {
+            view.remove_host_network(node);
+        }
         Key::Singleton(source) => {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
@@ -274,7 +287,7 @@ mod tests {
     }
 
     fn node(name: &str, runs: bool) -> Item {
-        Item::Node { name: name.into(), runs_virt_handler: runs }
+        Item::Node { name: name.into(), info: NodeInfo { virt_handler: runs, ..NodeInfo::default() } }
     }
 
     fn owners(view: &View, net: &str) -> Vec<String> {

@@ -9,8 +9,8 @@ use kube::core::{DynamicObject, PartialObjectMeta};
 
 use super::apply::{Item, Singleton};
 use crate::{
-    policy::{HcVersion, Policy, feed, netconfig, object},
-    view::{Discovered, ReservedKind, View},
+    policy::{HcVersion, Policy, feed, host, netconfig, object},
+    view::{Discovered, NodeInfo, ReservedKind, View},
 };
 
 /// Where the machine network is read from, as reports name it.
@@ -41,8 +41,24 @@ pub fn node(policy: &Policy, meta: &PartialObjectMeta<Node>) -> Option<Item> {
     let name = meta.metadata.name.as_deref().filter(|n| !n.is_empty())?;
     Some(Item::Node {
         name: name.to_owned(),
-        runs_virt_handler: policy.selects_node(meta.metadata.labels.as_ref()),
+        info: NodeInfo {
+            virt_handler: policy.selects_node(meta.metadata.labels.as_ref()),
+            labels: Some(meta.metadata.labels.clone().unwrap_or_default()),
+            // a metadata-only watch: no status.addresses; the host rules find the management
+            // interface from the default route and br-ex
+            internal_ips: Vec::new(),
+        },
     })
+}
+
+/// A NodeNetworkState, read as every other adapter reads it; one that cannot be read makes its node
+/// unknown to the host rules, never an error of the watch.
+pub fn node_network_state(obj: &DynamicObject) -> Option<Item> {
+    if object::name(obj).is_empty() {
+        return None;
+    }
+    let (node, state) = host::host_network(obj);
+    Some(Item::HostNetwork { node, state })
 }
 
 /// `networks.config.openshift.io/cluster`: pod, service and external IP ranges.
@@ -163,9 +179,17 @@ mod tests {
         let p = Policy::default();
         let mut meta: PartialObjectMeta<Node> = PartialObjectMeta::default();
         meta.metadata.name = Some("w1".into());
-        assert_eq!(node(&p, &meta), Some(Item::Node { name: "w1".into(), runs_virt_handler: false }));
+        let info = |virt_handler: bool, labels: &[(&str, &str)]| NodeInfo {
+            virt_handler,
+            labels: Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+            internal_ips: Vec::new(),
+        };
+        assert_eq!(node(&p, &meta), Some(Item::Node { name: "w1".into(), info: info(false, &[]) }));
         meta.metadata.labels = Some(BTreeMap::from([("kubevirt.io/schedulable".into(), "true".into())]));
-        assert_eq!(node(&p, &meta), Some(Item::Node { name: "w1".into(), runs_virt_handler: true }));
+        assert_eq!(
+            node(&p, &meta),
+            Some(Item::Node { name: "w1".into(), info: info(true, &[("kubevirt.io/schedulable", "true")]) })
+        );
         meta.metadata.name = None;
         assert_eq!(node(&p, &meta), None);
     }

@@ -58,6 +58,7 @@ pub enum Watch {
     ClusterNetwork,
     OperatorNetwork,
     InstallConfig,
+    NodeNetworkStates,
 }
 
 impl Watch {
@@ -70,6 +71,7 @@ impl Watch {
             Watch::ClusterNetwork => Resource::ClusterNetwork,
             Watch::OperatorNetwork => Resource::OperatorNetwork,
             Watch::InstallConfig => Resource::InstallConfig,
+            Watch::NodeNetworkStates => Resource::NodeNetworkStates,
         }
     }
 
@@ -86,6 +88,7 @@ impl Watch {
             Watch::ClusterNetwork => "config.openshift.io/v1 networks/cluster",
             Watch::OperatorNetwork => "operator.openshift.io/v1 networks/cluster",
             Watch::InstallConfig => "v1 configmaps kube-system/cluster-config-v1",
+            Watch::NodeNetworkStates => "nmstate.io/v1beta1 nodenetworkstates",
         }
     }
 
@@ -102,6 +105,9 @@ impl Watch {
             Watch::ClusterNetwork => "status: the pod, service and external IP networks in use",
             Watch::OperatorNetwork => "spec.defaultNetwork: the OVN-Kubernetes internal subnets",
             Watch::InstallConfig => "the machine network, from key install-config only",
+            Watch::NodeNetworkStates => {
+                "the only version; status.currentState (free-form) holds each node's interfaces and routes"
+            }
         }
     }
 }
@@ -121,6 +127,7 @@ const HCO: Wanted =
 const CONFIG_NETWORK: Wanted = Wanted { group: "config.openshift.io", versions: &["v1"], plural: "networks" };
 const OPERATOR_NETWORK: Wanted =
     Wanted { group: "operator.openshift.io", versions: &["v1"], plural: "networks" };
+const NMSTATE: Wanted = Wanted { group: "nmstate.io", versions: &["v1beta1"], plural: "nodenetworkstates" };
 
 /// What discovery found: the watchers to run now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -170,6 +177,9 @@ impl Served {
         if find(&OPERATOR_NETWORK).is_some() {
             watches.push(Watch::OperatorNetwork);
         }
+        if find(&NMSTATE).is_some() {
+            watches.push(Watch::NodeNetworkStates);
+        }
         watches.sort_by_key(|w| w.resource());
         Served { watches }
     }
@@ -203,7 +213,7 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
         .await
         .map_err(|source| ClusterError::Discovery { what: "GET /apis".into(), source })?;
     let mut lists: Vec<(String, APIResourceList)> = Vec::new();
-    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK] {
+    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE] {
         let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
         // every known HyperConverged version (see the module docs), one version of the others
         let versions: Vec<&str> = if w.group == HCO.group {
@@ -310,6 +320,18 @@ mod tests {
         );
         assert_eq!(watch_both.describe(), "hco.kubevirt.io/v1beta1 and v1 hyperconvergeds");
         assert!(watch_both.reason().contains("pruned"));
+    }
+
+    #[test]
+    fn node_network_states_are_watched_where_kubernetes_nmstate_serves_them() {
+        let g = groups(json!({"groups": [group("nmstate.io", &["v1", "v1beta1"], "v1")]}));
+        // NNCPs are served at v1 and v1beta1, NodeNetworkStates at v1beta1 only
+        let s = Served::from_discovery(&g, |gv, plural| {
+            gv == "nmstate.io/v1beta1" && plural == "nodenetworkstates"
+        });
+        assert_eq!(s.watches, vec![Watch::Nodes, Watch::NodeNetworkStates]);
+        let s = Served::from_discovery(&g, |_, plural| plural == "nodenetworkconfigurationpolicies");
+        assert_eq!(s.watches, vec![Watch::Nodes]);
     }
 
     #[test]

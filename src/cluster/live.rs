@@ -373,7 +373,10 @@ fn reads_policy(watch: Watch, old: &Policy, new: &Policy) -> bool {
                 .iter()
                 .any(|k| old.reserved_for(*k) != new.reserved_for(*k))
         }
-        Watch::HyperConvergeds(_) | Watch::ClusterNetwork | Watch::InstallConfig => false,
+        Watch::HyperConvergeds(_)
+        | Watch::ClusterNetwork
+        | Watch::InstallConfig
+        | Watch::NodeNetworkStates => false,
     }
 }
 
@@ -437,6 +440,10 @@ fn open(client: &Client, watch: Watch, part: Part, policy: Arc<Policy>) -> Event
         Watch::InstallConfig => {
             let api = Api::<ConfigMap>::namespaced(client.clone(), "kube-system");
             items(watcher::watcher(api, named("cluster-config-v1")), convert::install_config)
+        }
+        Watch::NodeNetworkStates => {
+            let ar = api_resource("nmstate.io", "v1beta1", "NodeNetworkState", "nodenetworkstates");
+            items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::node_network_state)
         }
     }
 }
@@ -535,6 +542,7 @@ mod tests {
             Watch::HyperConvergeds(HcVersions::only(HcVersion::V1)),
             Watch::ClusterNetwork,
             Watch::InstallConfig,
+            Watch::NodeNetworkStates,
         ] {
             assert!(!reads_policy(w, &base, &unrelated), "{w:?}");
             assert!(!reads_policy(w, &base, &base.clone()), "{w:?}");
@@ -552,7 +560,7 @@ mod tests {
     #[test]
     fn events_map_and_skip_objects_that_convert_to_nothing() {
         let half = |n: &u32| {
-            n.is_multiple_of(2).then(|| Item::Node { name: n.to_string(), runs_virt_handler: true })
+            n.is_multiple_of(2).then(|| Item::Node { name: n.to_string(), info: Default::default() })
         };
         assert!(matches!(map_event(Event::Apply(2), half), Some(Event::Apply(Item::Node { .. }))));
         assert!(map_event(Event::Apply(3), half).is_none());

@@ -45,17 +45,20 @@ pub enum Resource {
     OperatorNetwork,
     /// ConfigMap `kube-system/cluster-config-v1`, key `install-config` (the machine network).
     InstallConfig,
+    /// `nmstate.io/v1beta1` NodeNetworkStates: each node's interfaces and routes (kubernetes-nmstate).
+    NodeNetworkStates,
 }
 
 impl Resource {
     /// Every watched resource, in the order reports list them.
-    pub const ALL: [Resource; 6] = [
+    pub const ALL: [Resource; 7] = [
         Resource::Nads,
         Resource::HyperConvergeds,
         Resource::Nodes,
         Resource::ClusterNetwork,
         Resource::OperatorNetwork,
         Resource::InstallConfig,
+        Resource::NodeNetworkStates,
     ];
 
     /// The name used as the staleness metric label and in `/readyz?verbose`.
@@ -67,6 +70,7 @@ impl Resource {
             Resource::ClusterNetwork => "networks.config.openshift.io",
             Resource::OperatorNetwork => "networks.operator.openshift.io",
             Resource::InstallConfig => "install-config",
+            Resource::NodeNetworkStates => "nodenetworkstates",
         }
     }
 
@@ -76,6 +80,7 @@ impl Resource {
             Resource::Nads => Some("nad"),
             Resource::HyperConvergeds => Some("hyperconverged"),
             Resource::Nodes => Some("node"),
+            Resource::NodeNetworkStates => Some("nodenetworkstate"),
             _ => None,
         }
     }

@@ -117,7 +117,11 @@ mod tests {
         for rule in Rule::ALL {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
-            assert!(["nad-", "hc-", "object-", "nncp-"].iter().any(|p| rule.id().starts_with(p)), "{}", rule.id());
+            assert!(
+                ["nad-", "hc-", "object-", "nncp-"].iter().any(|p| rule.id().starts_with(p)),
+                "{}",
+                rule.id()
+            );
         }
     }
 

@@ -121,6 +121,15 @@ impl ResourceDef {
     };
     pub const OPERATOR_NETWORKS: ResourceDef =
         ResourceDef { group: "operator.openshift.io", ..ResourceDef::CONFIG_NETWORKS };
+    /// kubernetes-nmstate's per-node host network, written by its handler through the status subresource.
+    pub const NODE_NETWORK_STATES: ResourceDef = ResourceDef {
+        group: "nmstate.io",
+        version: "v1beta1",
+        plural: "nodenetworkstates",
+        kind: "NodeNetworkState",
+        namespaced: false,
+        builtin: false,
+    };
 
     fn api_version(&self) -> String {
         api_version(self.group, self.version)
@@ -149,11 +158,19 @@ pub fn plain_kubernetes() -> Vec<ResourceDef> {
     vec![ResourceDef::NODES, ResourceDef::CONFIGMAPS, ResourceDef::NADS]
 }
 
-/// OpenShift with OpenShift Virtualization: everything mignet watches, HCO as of `release`.
+/// OpenShift with OpenShift Virtualization: everything mignet watches but the NMState operator's
+/// NodeNetworkStates, HCO as of `release`.
 pub fn openshift_with(release: HcoRelease) -> Vec<ResourceDef> {
     let mut defs = vec![ResourceDef::NODES, ResourceDef::CONFIGMAPS, ResourceDef::NADS];
     defs.extend(hco(release));
     defs.extend([ResourceDef::CONFIG_NETWORKS, ResourceDef::OPERATOR_NETWORKS]);
+    defs
+}
+
+/// OpenShift Virtualization with the NMState operator: every resource mignet watches.
+pub fn openshift_with_nmstate(release: HcoRelease) -> Vec<ResourceDef> {
+    let mut defs = openshift_with(release);
+    defs.push(ResourceDef::NODE_NETWORK_STATES);
     defs
 }
 
