@@ -258,15 +258,10 @@ fn remove(view: &mut View, key: &Key) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::testutil;
 
     fn nad(ns: &str, name: &str, range: &str) -> Item {
-        Item::Nad(NadEntry {
-            key: NadName::new(ns, name),
-            ranges: [range.parse().unwrap()].into_iter().collect(),
-            migration_label: None,
-            flagged: false,
-            config: None,
-        })
+        Item::Nad(testutil::nad_entry(ns, name, &[range], None))
     }
 
     fn hc(network: Option<&str>) -> Item {
@@ -274,16 +269,7 @@ mod tests {
     }
 
     fn hc_through(through: HcVersion, network: Option<&str>) -> Item {
-        Item::Hc(HcRead {
-            entry: crate::view::HcEntry {
-                namespace: "openshift-cnv".into(),
-                name: "kubevirt-hyperconverged".into(),
-                network: network.map(str::to_owned),
-            },
-            through,
-            uid: "u".into(),
-            written_through: Some(HcVersion::V1Beta1),
-        })
+        Item::Hc(testutil::hc_read(through, network))
     }
 
     fn node(name: &str, runs: bool) -> Item {

@@ -589,20 +589,10 @@ fn usable(spec: &serde_json::Map<String, Value>) -> Option<(IpNet, u128)> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::view::{Discovered, HcEntry, NadName, ReservedKind};
+    use crate::view::{Discovered, HcEntry, ReservedKind};
 
-    fn nad(ns: &str, name: &str, ranges: &[&str], config: Option<&str>) -> NadEntry {
-        NadEntry {
-            key: NadName::new(ns, name),
-            ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
-            migration_label: None,
-            flagged: false,
-            config: config.map(Arc::from),
-        }
-    }
+    use crate::policy::testutil::nad_entry as nad;
 
     const MIG: &str = r#"{"cniVersion":"0.3.1","type":"macvlan","master":"bond2",
         "ipam":{"type":"whereabouts","range":"192.168.99.0/24","exclude":["192.168.99.0/28"]}}"#;
@@ -778,19 +768,9 @@ mod tests {
 
     #[test]
     fn a_live_hyperconverged_says_which_read_carried_its_settings() {
-        use crate::view::HcRead;
         let mut v = View::new();
         for (through, network) in [(HcVersion::V1, None), (HcVersion::V1Beta1, Some("migration-bridge"))] {
-            v.upsert_hc_read(HcRead {
-                entry: HcEntry {
-                    namespace: "openshift-cnv".into(),
-                    name: "kubevirt-hyperconverged".into(),
-                    network: network.map(str::to_owned),
-                },
-                through,
-                uid: "u".into(),
-                written_through: Some(HcVersion::V1Beta1),
-            });
+            v.upsert_hc_read(crate::policy::testutil::hc_read(through, network));
         }
         let r = Report::build(&Policy::default(), &v, Vec::new());
         assert_eq!(r.hyper_convergeds[0].settings_from, Some("v1beta1"));

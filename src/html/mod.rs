@@ -720,24 +720,14 @@ tr.bad td{color:#9b1c1c}
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::{
         cluster::report::{HostLine, MasterLine},
         policy::{Policy, Rule},
-        view::{HcEntry, NadEntry, NadName, View},
+        view::{HcEntry, View},
     };
 
-    fn nad(ns: &str, name: &str, ranges: &[&str], config: Option<&str>) -> NadEntry {
-        NadEntry {
-            key: NadName::new(ns, name),
-            ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
-            migration_label: None,
-            flagged: false,
-            config: config.map(Arc::from),
-        }
-    }
+    use crate::policy::testutil::nad_entry as nad;
 
     const MIG: &str =
         r#"{"type":"macvlan","master":"bond2","ipam":{"type":"whereabouts","range":"192.168.99.0/24"}}"#;

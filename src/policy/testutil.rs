@@ -4,9 +4,34 @@ use kube::core::DynamicObject;
 use serde_json::{Value, json};
 
 use super::{Admission, Decision, HcVersion, Kind, Operation, Options, Policy, Rule, feed};
-use crate::view::View;
+use crate::view::{HcEntry, HcRead, NadEntry, NadName, View};
 
 pub const NS: &str = "openshift-cnv";
+
+/// A NAD as the view keeps it, claiming `ranges`, with its raw config where one is given.
+pub fn nad_entry(ns: &str, name: &str, ranges: &[&str], config: Option<&str>) -> NadEntry {
+    NadEntry {
+        key: NadName::new(ns, name),
+        ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
+        migration_label: None,
+        flagged: false,
+        config: config.map(std::sync::Arc::from),
+    }
+}
+
+/// The reference HyperConverged (written through v1beta1) as read through `through`.
+pub fn hc_read(through: HcVersion, network: Option<&str>) -> HcRead {
+    HcRead {
+        entry: HcEntry {
+            namespace: NS.into(),
+            name: "kubevirt-hyperconverged".into(),
+            network: network.map(str::to_owned),
+        },
+        through,
+        uid: "u".into(),
+        written_through: Some(HcVersion::V1Beta1),
+    }
+}
 
 pub fn obj(v: Value) -> DynamicObject {
     serde_json::from_value(v).unwrap()
