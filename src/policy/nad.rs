@@ -248,7 +248,6 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     if !f.enabled(Rule::NadOverlapMigration) {
         return;
     }
-    let localnet = cni::ovn_topology(config).as_deref() == Some("localnet");
     let mut claims = cni::claimed_ranges_at(config);
     // a subnet split around its excludes is one finding, not one per piece
     claims.dedup_by(|a, b| {
@@ -263,6 +262,8 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
             .filter(|(_, e)| !nad.is(&e.key) && is_migration(ctx, &Nad::from_entry(e)))
             .collect();
         if !hits.is_empty() {
+            // read again only on this path: the config is parsed once on the allowed one
+            let localnet = cni::ovn_topology(config).as_deref() == Some("localnet");
             let advice = match localnet {
                 true => {
                     "a localnet network puts its VMs straight on the physical segment, where migrations \
