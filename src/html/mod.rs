@@ -154,8 +154,10 @@ fn page(report: &Report, findings: Option<&[CheckFinding]>) -> String {
                         (report.ranges.len()) " claimed ranges · " (nads.len()) " NADs · "
                         span.count-overlaps { (overlapping) " ranges overlapping another owner" }
                         @if let Some(f) = findings {
-                            " · " (f.iter().filter(|f| f.level == Level::Error).count()) " errors, "
+                            @let unreadable = f.iter().filter(|f| f.rule == "input-error").count();
+                            " · " (f.iter().filter(|f| f.level == Level::Error).count() - unreadable) " denials, "
                             (f.iter().filter(|f| f.level == Level::Warning).count()) " warnings"
+                            @if unreadable > 0 { ", " (unreadable) " unreadable inputs" }
                         }
                     }
                     (legend())
@@ -228,7 +230,20 @@ fn family_map(report: &Report, family: Family) -> Markup {
 }
 
 fn track(t: &map::Track, items: &[Item<'_>]) -> Markup {
-    let lanes = t.enclosing.len() + t.drawn.iter().map(|(_, l)| l + 1).max().unwrap_or(0);
+    // suggested free subnets get a lane of their own below the owners, so they never crowd an
+    // owner's label (the migration network's free neighbours would sit right beside it)
+    let owners_lanes =
+        t.drawn.iter().filter(|(i, _)| items[*i].kind != ItemKind::Free).map(|(_, l)| l + 1).max();
+    let drawn: Vec<(usize, usize)> = t
+        .drawn
+        .iter()
+        .map(
+            |&(i, lane)| {
+                if items[i].kind == ItemKind::Free { (i, owners_lanes.unwrap_or(0)) } else { (i, lane) }
+            },
+        )
+        .collect();
+    let lanes = t.enclosing.len() + drawn.iter().map(|(_, l)| l + 1).max().unwrap_or(0);
     let lanes_bottom = TOP + LANE * lanes as f64;
     let zoom_y = lanes_bottom + 2.0;
     let axis_y = zoom_y + if t.zooms.is_empty() { 8.0 } else { 22.0 };
@@ -245,8 +260,7 @@ fn track(t: &map::Track, items: &[Item<'_>]) -> Markup {
         ),
     };
     // overlap marks: a range overlapping an owner that holds it is where the two share addresses
-    let held: Vec<usize> = t
-        .drawn
+    let held: Vec<usize> = drawn
         .iter()
         .filter(|(i, lane)| {
             items[*i].overlap && (*lane > 0 || !t.enclosing.is_empty() || items[*i].lines.len() > 1)
@@ -254,9 +268,9 @@ fn track(t: &map::Track, items: &[Item<'_>]) -> Markup {
         .map(|(i, _)| *i)
         .collect();
     // where each drawn bar's lane is next taken, so a label may sit beside a bar too narrow for it
-    let mut room = vec![WIDTH; t.drawn.len()];
+    let mut room = vec![WIDTH; drawn.len()];
     let mut next: Vec<f64> = vec![WIDTH; lanes + 1];
-    for (k, &(i, lane)) in t.drawn.iter().enumerate().rev() {
+    for (k, &(i, lane)) in drawn.iter().enumerate().rev() {
         room[k] = next[lane];
         next[lane] = map::span(&t.window, &items[i].net).0 * WIDTH;
     }
@@ -284,7 +298,7 @@ fn track(t: &map::Track, items: &[Item<'_>]) -> Markup {
                 @for (lane, &i) in t.enclosing.iter().enumerate() {
                     (bar(&items[i], (0.0, 1.0, 0.0), TOP + LANE * lane as f64, true))
                 }
-                @for (k, &(i, lane)) in t.drawn.iter().enumerate() {
+                @for (k, &(i, lane)) in drawn.iter().enumerate() {
                     @let (x, w) = map::span(&t.window, &items[i].net);
                     @let room = room[k] - (x + w) * WIDTH;
                     (bar(&items[i], (x, w, room), TOP + LANE * (t.enclosing.len() + lane) as f64, false))
@@ -743,6 +757,20 @@ mod tests {
         v.upsert_node("w0".into(), true);
         extra(&mut v);
         Report::build(&Policy::default(), &v, Vec::new())
+    }
+
+    #[test]
+    fn free_subnets_take_a_lane_of_their_own_and_leave_the_owner_its_label() {
+        // the suggestions (192.168.100-102.0/24) sit right beside the migration network
+        let page = view_page(&report(|_| {}));
+        let track = page.split("<figure").find(|f| f.contains("data-window=\"192.168.0.0/16\"")).unwrap();
+        assert!(track.contains(">192.168.99.0/24 openshift-cnv/migration-bridge</text>"), "{track}");
+        let y_of = |cidr: &str| {
+            let g = track.split("<g ").find(|g| g.contains(&format!("data-cidr=\"{cidr}\""))).unwrap();
+            g.split("y=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+        };
+        assert_ne!(y_of("192.168.99.0/24"), y_of("192.168.100.0/24"), "another lane");
+        assert_eq!(y_of("192.168.100.0/24"), y_of("192.168.101.0/24"));
     }
 
     #[test]
