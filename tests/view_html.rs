@@ -7,21 +7,13 @@ mod support;
 use serde_json::Value;
 use support::{
     fake_apiserver::{FakeApiServer, openshift},
-    hyperconverged, nad, run,
+    nad, run,
 };
 
 fn cluster(fake: &FakeApiServer) {
-    for i in 0..3 {
-        fake.apply(support::node(&format!("worker-{i}"), i < 2));
-    }
-    fake.apply(nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"));
-    fake.apply(nad("tenant", "blue", "192.168.99.128/25"));
-    fake.apply(nad("tenant", "green", "10.50.0.0/24"));
+    support::view_sample(fake);
     fake.apply(nad("tenant", "<img src=x onerror=alert(1)>", "10.51.0.0/24"));
     fake.apply(nad("tenant", "six", "fd10::/64"));
-    fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
-    fake.apply_with_status(support::cluster_network("10.132.0.0/14"));
-    fake.apply(support::install_config("10.0.0.0/16"));
 }
 
 async fn view(fake: &FakeApiServer, dir: &std::path::Path, output: &str) -> String {

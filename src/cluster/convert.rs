@@ -10,7 +10,7 @@ use kube::core::{DynamicObject, PartialObjectMeta};
 use super::apply::{Item, Singleton};
 use crate::{
     policy::{HcVersion, Policy, feed, host, netconfig, object},
-    view::{Discovered, NodeInfo, ReservedKind, View},
+    view::{Discovered, ReservedKind, View},
 };
 
 /// Where the machine network is read from, as reports name it.
@@ -39,16 +39,9 @@ pub fn hyperconverged(obj: &DynamicObject, version: HcVersion) -> Option<Item> {
 /// A node, by whether the policy's selector picks it as a virt-handler node.
 pub fn node(policy: &Policy, meta: &PartialObjectMeta<Node>) -> Option<Item> {
     let name = meta.metadata.name.as_deref().filter(|n| !n.is_empty())?;
-    Some(Item::Node {
-        name: name.to_owned(),
-        info: NodeInfo {
-            virt_handler: policy.selects_node(meta.metadata.labels.as_ref()),
-            labels: Some(meta.metadata.labels.clone().unwrap_or_default()),
-            // a metadata-only watch: no status.addresses; the host rules find the management
-            // interface from the default route and br-ex
-            internal_ips: Vec::new(),
-        },
-    })
+    // a metadata-only watch: no status.addresses; the host rules find the management interface from
+    // the default route and br-ex
+    Some(Item::Node { name: name.to_owned(), info: feed::node_info_of(policy, &meta.metadata, Vec::new()) })
 }
 
 /// A NodeNetworkState, read as every other adapter reads it; one that cannot be read makes its node
@@ -118,6 +111,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use serde_json::{Value, json};
+
+    use crate::view::NodeInfo;
 
     use super::*;
     use crate::cluster::apply::Item;

@@ -236,8 +236,9 @@ impl Report {
             return;
         }
         let (ns, name) = (crate::policy::object::namespace(obj), crate::policy::object::name(obj));
+        // the page captions these spec.liveMigrationConfig: the v1beta1 layout
         let config =
-            obj.data.get("spec").and_then(|s| s.get("liveMigrationConfig")).and_then(Value::as_object);
+            crate::policy::object::get(&obj.data, HcVersion::V1Beta1.path()).and_then(Value::as_object);
         if let (Some(config), Some(hc)) =
             (config, self.hyper_convergeds.iter_mut().find(|h| h.namespace == ns && h.name == name))
         {
@@ -462,7 +463,7 @@ fn migration_networks(policy: &Policy, view: &View) -> Vec<MigrationNetwork> {
             let master = entry
                 .and_then(|e| e.config.as_deref())
                 .and_then(|c| NetConf::parse(c).ok())
-                .and_then(|c| c.main().get("master").and_then(Value::as_str).map(str::to_owned));
+                .and_then(|c| c.master().map(str::to_owned));
             MigrationNetwork {
                 hyper_convergeds: view
                     .hcs_using(&namespace, &name)

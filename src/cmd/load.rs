@@ -7,10 +7,11 @@ use kube::core::DynamicObject;
 use mignet::{
     input::{self, Document, InputError, Position},
     policy::{
-        Finding, Kind, Policy, Rule,
+        Finding, Kind, Policy,
         decision::msg,
         feed,
         object::{self, Shaped},
+        place,
     },
     text::printable,
     view::View,
@@ -111,7 +112,7 @@ pub enum Item {
 }
 
 /// What `check` reads: the objects to judge and the cluster state, with kubectl's namespace
-/// conventions applied (see [`place_nad`]) and every unreadable part kept as an error, in order.
+/// conventions applied (see [`place`]) and every unreadable part kept as an error, in order.
 pub struct CheckInput {
     pub items: Vec<Item>,
     /// Objects of the `--cluster-state` files (view only).
@@ -158,13 +159,13 @@ pub fn read_for_check(
     );
     for item in &mut items {
         if let Item::Object(read) = item
-            && let Some(warning) = place_nad(policy, &hcs, &mut read.located.object)
+            && let Some(warning) = place::nad(policy, &hcs, &mut read.located.object)
         {
             read.placement.push(warning);
         }
     }
     for located in &mut state {
-        place_nad(policy, &hcs, &mut located.object);
+        place::nad(policy, &hcs, &mut located.object);
     }
     CheckInput { items, state, state_errors }
 }
@@ -229,10 +230,7 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
             _ => {}
         }
     }
-    if matches!(kind, Kind::HyperConverged(_)) && object::namespace(&object).is_empty() {
-        // HCO refuses a HyperConverged outside its own namespace: that is where it would live
-        object.metadata.namespace = Some(policy.migration_namespace().to_owned());
-    }
+    place::hyperconverged(policy, &mut object);
     Some(Item::Object(Box::new(Read {
         located: Located { source, object },
         at,
@@ -259,33 +257,4 @@ fn templated(v: &Value, path: String) -> Option<(String, String)> {
         }
         _ => None,
     }
-}
-
-/// kubectl's conventions for a NAD read without a namespace, where `-n` gave none: it lands in
-/// whatever namespace is current when it is applied, so it gets a warning and is judged by what it
-/// is: in the migration namespace if it is a migration NAD, as another network otherwise. (A
-/// HyperConverged can only live in the operator's namespace, so [`check_item`] puts it there.)
-fn place_nad(policy: &Policy, hcs: &View, obj: &mut DynamicObject) -> Option<Finding> {
-    if Kind::of(obj) != Kind::Nad || !object::namespace(obj).is_empty() {
-        return None;
-    }
-    let want = policy.migration_namespace().to_owned();
-    let mut there = obj.clone();
-    there.metadata.namespace = Some(want.clone());
-    let message = match policy.migration_reason(&there, hcs) {
-        Some(_) => {
-            *obj = there;
-            format!(
-                "not set: kubectl puts the NAD in the current namespace; a live-migration NAD must be in {q}, \
-                 so it is judged there: set namespace: {want}, or apply it with -n {want}",
-                q = msg::quote(&want)
-            )
-        }
-        None => {
-            "not set: kubectl puts the NAD in the current namespace (-n, or the context's); it is judged \
-                 as a network other than the live-migration one, wherever it lands"
-                .to_owned()
-        }
-    };
-    Some(Finding { rule: Rule::NadNamespace, field: "metadata.namespace".into(), message })
 }

@@ -127,6 +127,11 @@ impl NetConf {
     pub fn main_type(&self) -> &str {
         self.main().get("type").and_then(Value::as_str).unwrap_or_default()
     }
+
+    /// The host interface the main plugin sits on (`master`), where it names one as a string.
+    pub fn master(&self) -> Option<&str> {
+        self.main().get("master").and_then(Value::as_str)
+    }
 }
 
 /// Every network a NAD's config hands addresses from, for the overlap index.

@@ -1,6 +1,7 @@
 //! Turning Kubernetes objects into view entries: shared by the offline CLI, the fixed server view and
 //! the live watchers, so every adapter sees the cluster the same way.
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
 
@@ -76,10 +77,15 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
 
 /// What the view keeps of a Node: whether it runs virt-handler, its labels and InternalIPs.
 pub fn node_info(policy: &Policy, obj: &DynamicObject) -> NodeInfo {
+    node_info_of(policy, &obj.metadata, super::host::internal_ips(obj))
+}
+
+/// The same from a Node's metadata and the InternalIPs known of it (none from a metadata-only watch).
+pub fn node_info_of(policy: &Policy, meta: &ObjectMeta, internal_ips: Vec<std::net::IpAddr>) -> NodeInfo {
     NodeInfo {
-        virt_handler: policy.selects_node(obj.metadata.labels.as_ref()),
-        labels: Some(obj.metadata.labels.clone().unwrap_or_default()),
-        internal_ips: super::host::internal_ips(obj),
+        virt_handler: policy.selects_node(meta.labels.as_ref()),
+        labels: Some(meta.labels.clone().unwrap_or_default()),
+        internal_ips,
     }
 }
 

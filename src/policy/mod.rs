@@ -18,6 +18,7 @@ mod nad_host;
 pub mod netconfig;
 mod nncp;
 pub mod object;
+pub mod place;
 pub mod ranges;
 pub mod rules;
 mod whereabouts;

@@ -21,8 +21,7 @@ pub(super) fn master(scene: &Scene<'_>) -> Option<Check> {
     let conf = object::get(&obj.data, &["spec", "config"])
         .and_then(|c| c.as_str())
         .and_then(|c| NetConf::parse(c).ok());
-    let master =
-        conf.as_ref().filter(|c| c.main_type() == "macvlan").and_then(|c| c.main().get("master")?.as_str());
+    let master = conf.as_ref().filter(|c| c.main_type() == "macvlan").and_then(NetConf::master);
     let Some(master) = master else {
         let why =
             format!("NetworkAttachmentDefinition {} names no macvlan master (see hc-network)", target.nad);

@@ -185,6 +185,20 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split(' ').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// What `mignet view` is shown in its tests: two virt-handler nodes of three, the migration NAD, a
+/// tenant NAD on half of it and one elsewhere, the HyperConverged, the cluster networks.
+pub fn view_sample(fake: &fake_apiserver::FakeApiServer) {
+    for i in 0..3 {
+        fake.apply(node(&format!("worker-{i}"), i < 2));
+    }
+    fake.apply(nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"));
+    fake.apply(nad("tenant", "blue", "192.168.99.128/25"));
+    fake.apply(nad("tenant", "green", "10.50.0.0/24"));
+    fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
+    fake.apply_with_status(cluster_network("10.132.0.0/14"));
+    fake.apply(install_config("10.0.0.0/16"));
+}
+
 /// A NAD using whereabouts on `range`.
 pub fn nad(ns: &str, name: &str, range: &str) -> Value {
     let config = json!({"cniVersion": "0.3.1", "name": name, "type": "macvlan", "master": "bond2", "mode": "bridge",
