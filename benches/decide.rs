@@ -6,12 +6,12 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kube::core::DynamicObject;
 use mignet::{
+    policy::view::View,
     policy::{Admission, Kind, Operation, Options, Policy, feed},
     server::{
         admission::review,
         metrics::{Verdict, Webhook},
     },
-    view::View,
 };
 use serde_json::{Value, json};
 

@@ -6,11 +6,11 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ipnet::IpNet;
 use mignet::{
+    policy::view::{NadEntry, NadName, View},
     policy::{
         Policy,
         free::{Wanted, free_subnets},
     },
-    view::{NadEntry, NadName, View},
 };
 
 fn nad(name: String, net: IpNet) -> NadEntry {

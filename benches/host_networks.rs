@@ -13,8 +13,8 @@ use std::{
 use criterion::{Criterion, criterion_group, criterion_main};
 use kube::core::DynamicObject;
 use mignet::{
+    policy::view::View,
     policy::{Admission, Kind, Operation, Options, Policy, feed, host},
-    view::View,
 };
 use serde_json::{Value, json};
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::{
     input::{self, Format},
+    policy::view::View,
     policy::{
         Admission, Decision, Finding, Kind, Operation, Options, Policy, Rule,
         cni::{self, NetConf},
@@ -21,7 +22,6 @@ use crate::{
         admission::{self, MAX_WARNING_CHARS},
         metrics::{Verdict, Webhook},
     },
-    view::View,
 };
 
 /// Longest finding message accepted: values are quoted cut to 64 characters, so only a rule that

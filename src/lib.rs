@@ -1,6 +1,6 @@
 //! mignet keeps KubeVirt / OpenShift Virtualization live-migration networks correct.
 //!
-//! The [`policy`] core judges NetworkAttachmentDefinitions and HyperConvergeds against a [`view`] of
+//! The [`policy`] core judges NetworkAttachmentDefinitions and HyperConvergeds against a [`view`](policy::view) of
 //! the cluster; the CLI, the admission webhook and the live cluster view are thin adapters around it.
 #![forbid(unsafe_code)]
 
@@ -14,4 +14,3 @@ pub mod policy;
 pub mod server;
 pub mod text;
 pub mod verify;
-pub mod view;

@@ -14,8 +14,8 @@ use arc_swap::ArcSwap;
 use mignet::{
     cluster::live::{self, LiveView, Settings},
     policy::Policy,
+    policy::view::View,
     server::reload::Judge,
-    view::View,
 };
 use serde_json::Value;
 use support::{

@@ -24,8 +24,8 @@ use mignet::{
         live::{self, LiveView, Settings},
     },
     policy::Policy,
+    policy::view::{ReservedKind, View},
     server::reload::Judge,
-    view::{ReservedKind, View},
 };
 use support::{
     PATIENCE, eventually,

@@ -15,8 +15,8 @@ use axum::{
 use axum_server::{Handle, tls_rustls::RustlsConfig};
 use mignet::{
     policy::Policy,
+    policy::view::View,
     server::{admission, metrics::Webhook},
-    view::View,
 };
 use mignet_loadgen::{
     client::{HttpVersion, Tls},

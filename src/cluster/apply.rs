@@ -13,7 +13,7 @@ use kube::runtime::watcher::Event;
 use crate::{
     policy::HcVersion,
     policy::host::{HostError, HostNetwork},
-    view::{Discovered, HcRead, NadEntry, NadName, NodeInfo, ReservedKind, View},
+    policy::view::{Discovered, HcRead, NadEntry, NadName, NodeInfo, ReservedKind, View},
 };
 
 /// A cluster-wide object that only sets discovered cluster networks.

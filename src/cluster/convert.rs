@@ -9,8 +9,8 @@ use kube::core::{DynamicObject, PartialObjectMeta};
 
 use super::apply::{Item, Singleton};
 use crate::{
+    policy::view::{Discovered, ReservedKind, View},
     policy::{HcVersion, Policy, feed, host, netconfig, object},
-    view::{Discovered, ReservedKind, View},
 };
 
 /// Where the machine network is read from, as reports name it.
@@ -112,7 +112,7 @@ mod tests {
 
     use serde_json::{Value, json};
 
-    use crate::view::NodeInfo;
+    use crate::policy::view::NodeInfo;
 
     use super::*;
     use crate::cluster::apply::Item;

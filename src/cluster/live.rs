@@ -31,9 +31,9 @@ use super::{
     status::Status,
 };
 use crate::{
+    policy::view::ReservedKind,
     policy::{HcVersion, Policy},
     server::{metrics::Metrics, reload::Judge},
-    view::ReservedKind,
 };
 
 /// How often discovery runs and how often watchers relist.

@@ -1,4 +1,4 @@
-//! The live cluster view: watchers that keep the [`View`](crate::view::View) the rules judge against in
+//! The live cluster view: watchers that keep the [`View`](crate::policy::view::View) the rules judge against in
 //! step with the API server, so `mignet serve --cluster auto` and `mignet view` see what is really there.
 //!
 //! Only identities and parsed ranges reach the view. Turning watch events into view updates is pure

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::status::ResourceReport;
 use crate::{
+    policy::view::{HcRead, NadEntry, View},
     policy::{
         HcVersion, Policy,
         cni::NetConf,
@@ -17,7 +18,6 @@ use crate::{
         ranges,
     },
     text::printable,
-    view::{HcRead, NadEntry, View},
 };
 
 /// How many overlapping owners one line names before summarising the rest.
@@ -591,7 +591,7 @@ fn usable(spec: &serde_json::Map<String, Value>) -> Option<(IpNet, u128)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::{Discovered, HcEntry, ReservedKind};
+    use crate::policy::view::{Discovered, HcEntry, ReservedKind};
 
     use crate::policy::testutil::nad_entry as nad;
 

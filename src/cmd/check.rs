@@ -9,11 +9,11 @@ use std::{
 
 use anyhow::Result;
 use clap::ValueEnum;
+use mignet::policy::view::View;
 use mignet::policy::{
     Admission, DEFAULT_POLICY_YAML, Decision, Finding, Kind, Operation, Options, Policy, Rule, feed, object,
 };
 use mignet::text::printable;
-use mignet::view::View;
 use serde::Serialize;
 use serde_json::{Value, json};
 

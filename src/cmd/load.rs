@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use kube::core::DynamicObject;
 use mignet::{
     input::{self, Document, InputError, Position},
+    policy::view::View,
     policy::{
         Finding, Kind, Policy,
         decision::msg,
@@ -14,7 +15,6 @@ use mignet::{
         place,
     },
     text::printable,
-    view::View,
 };
 use serde_json::Value;
 

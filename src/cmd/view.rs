@@ -17,8 +17,8 @@ use mignet::{
         live::{self, LiveView, Settings},
         report::Report,
     },
+    policy::view::View,
     server::reload::Judge,
-    view::View,
 };
 
 use super::load;

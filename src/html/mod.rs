@@ -737,8 +737,8 @@ mod tests {
     use super::*;
     use crate::{
         cluster::report::{HostLine, MasterLine},
+        policy::view::{HcEntry, View},
         policy::{Policy, Rule},
-        view::{HcEntry, View},
     };
 
     use crate::policy::testutil::nad_entry as nad;

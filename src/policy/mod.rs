@@ -3,25 +3,21 @@
 //! Pure and synchronous: no I/O, no clock, no globals. The server, the offline CLI and the live
 //! view are thin adapters around [`Policy::decide`], so they cannot disagree.
 
-pub mod cni;
 pub mod decision;
 pub mod defaults;
-pub mod feed;
 pub mod file;
-pub mod free;
-mod hco;
-pub mod host;
-pub mod index;
-mod macvlan;
-mod nad;
-mod nad_host;
-pub mod netconfig;
-mod nncp;
+pub mod kinds;
+pub mod net;
 pub mod object;
 pub mod place;
-pub mod ranges;
 pub mod rules;
-mod whereabouts;
+pub mod view;
+
+use self::kinds::{hco, nad, nad_host, nncp};
+pub use self::{
+    net::{cni, free, host, index, netconfig, ranges},
+    view::feed,
+};
 
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -32,6 +28,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use ipnet::IpNet;
 use kube::core::DynamicObject;
 
+use self::view::{NadEntry, ReservedKind, View};
 pub use self::{
     decision::{Decision, Finding, RuleSet},
     file::{DEFAULT_POLICY_YAML, HcDefaults, PolicyFile, PolicyFileError},
@@ -40,7 +37,6 @@ pub use self::{
     object::{HcVersion, Kind},
     rules::Rule,
 };
-use crate::view::{NadEntry, ReservedKind, View};
 
 /// A compiled policy: globs and CIDR sets built once, so judging does no setup work.
 #[derive(Debug, Clone)]
@@ -291,7 +287,7 @@ mod tests {
         assert_eq!(pods(&p, &view), vec![("10.132.0.0/14".into(), "policy".into())]);
         view.set_discovered(
             ReservedKind::Pod,
-            crate::view::Discovered {
+            crate::policy::view::Discovered {
                 nets: vec!["10.136.0.0/14".parse().unwrap()],
                 source: "Network cluster".into(),
             },

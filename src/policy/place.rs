@@ -5,7 +5,7 @@
 use kube::core::DynamicObject;
 
 use super::{Finding, Kind, Policy, Rule, decision::msg, object};
-use crate::view::View;
+use crate::policy::view::View;
 
 /// A HyperConverged can only live in the operator's namespace (HCO refuses it elsewhere), so one
 /// without a namespace is judged there.

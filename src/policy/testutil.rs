@@ -4,7 +4,7 @@ use kube::core::DynamicObject;
 use serde_json::{Value, json};
 
 use super::{Admission, Decision, HcVersion, Kind, Operation, Options, Policy, Rule, feed};
-use crate::view::{HcEntry, HcRead, NadEntry, NadName, View};
+use crate::policy::view::{HcEntry, HcRead, NadEntry, NadName, View};
 
 pub const NS: &str = "openshift-cnv";
 

@@ -9,8 +9,8 @@ use kube::core::{
 
 use super::metrics::{Verdict, Webhook};
 use crate::{
+    policy::view::View,
     policy::{Admission, Decision, Kind, Operation, Options, Policy},
-    view::View,
 };
 
 /// The API server cuts longer warnings; past this many characters we cut them ourselves, visibly.

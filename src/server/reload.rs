@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use tokio::time::MissedTickBehavior;
 
 use super::metrics::{Metrics, Reload};
-use crate::{policy::Policy, view::View};
+use crate::{policy::Policy, policy::view::View};
 
 /// What the server judges with; swapped as a whole when the policy file changes.
 pub struct Judge {

@@ -17,8 +17,8 @@ use kube::{
 use super::{Inputs, Resource, VIRT_HANDLER_LABEL, VmiRef};
 use crate::{
     cluster::connect::{self, ConnectError, Connection},
+    policy::view::HcRead,
     policy::{HcVersion, feed},
-    view::HcRead,
 };
 
 /// Objects per LIST page: bounded responses even with thousands of VMIs.

@@ -24,7 +24,7 @@ pub use self::{
     inputs::{Inputs, Resource, VIRT_HANDLER_LABEL},
     report::{Check, CheckId, Detail, Mark, Report, Status, Summary},
 };
-use crate::{policy::Policy, view::NadName};
+use crate::{policy::Policy, policy::view::NadName};
 
 /// What to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,12 +5,12 @@ use serde_json::Value;
 
 use super::{Check, CheckId, Detail, Inputs, Options, Resource, Scene, Status, nad_name, pools};
 use crate::{
+    policy::view::{HcEntry, NadName},
     policy::{
         Admission, Decision, HcVersion, Kind, Operation, Options as PolicyOptions,
         decision::msg::{self, quote},
         feed, object,
     },
-    view::{HcEntry, NadName},
 };
 
 /// The name HCO gives the one HyperConverged it reconciles.
@@ -255,7 +255,7 @@ fn judge(scene: &Scene<'_>, hc: &HcPick<'_>, network: &str, nad: &DynamicObject)
         ));
     }
     if let Some(entry) = view.nad(object::namespace(&nad), object::name(&nad)).cloned() {
-        view.upsert_nad(crate::view::NadEntry { migration_label: None, ..entry });
+        view.upsert_nad(crate::policy::view::NadEntry { migration_label: None, ..entry });
     }
     let admission =
         Admission { operation: Operation::Create, kind: Kind::Nad, object: Some(&nad), old_object: None };

@@ -6,13 +6,14 @@ use ipnet::IpNet;
 use kube::core::DynamicObject;
 use serde_json::{Map, Value};
 
-use super::{
+use super::{macvlan, nad_host, whereabouts};
+use crate::policy::view::{NadEntry, NadName};
+use crate::policy::{
     Admission, Ctx, Operation, Policy, Rule,
     cni::{self, CNI_VERSIONS, Claim, NetConf},
     decision::{Findings, msg},
-    free, macvlan, nad_host, object, ranges, whereabouts,
+    free, object, ranges,
 };
-use crate::view::{NadEntry, NadName};
 
 /// How many overlapping NADs one message names before summarising the rest.
 const MAX_NAMED: usize = 3;
@@ -85,7 +86,7 @@ fn label(policy: &Policy, obj: &DynamicObject) -> Option<bool> {
     }
 }
 
-pub(super) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
+pub(in crate::policy) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry {
     let config = config(obj);
     let keep_config = object::namespace(obj) == policy.migration_namespace();
     let migration_label = label(policy, obj);
@@ -131,7 +132,7 @@ fn reason(ctx: &Ctx<'_>, nad: &Nad<'_>) -> Option<Reason> {
 }
 
 /// [`reason`] for a NAD object.
-pub(super) fn reason_of(ctx: &Ctx<'_>, obj: &DynamicObject) -> Option<Reason> {
+pub(in crate::policy) fn reason_of(ctx: &Ctx<'_>, obj: &DynamicObject) -> Option<Reason> {
     reason(ctx, &Nad::from_object(ctx.policy, obj))
 }
 
@@ -151,7 +152,7 @@ fn because(ctx: &Ctx<'_>, reason: &Reason) -> String {
 }
 
 /// `namespace/name`, or the name alone where the namespace is not known.
-pub(super) fn qualified(namespace: &str, name: &str) -> String {
+pub(in crate::policy) fn qualified(namespace: &str, name: &str) -> String {
     if namespace.is_empty() { name.to_owned() } else { format!("{namespace}/{name}") }
 }
 
@@ -161,7 +162,7 @@ fn flagged(policy: &Policy, label: Option<bool>, name: &str) -> bool {
     label.unwrap_or_else(|| policy.globs.is_match(name))
 }
 
-pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) {
+pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) {
     match (admission.operation, admission.object, admission.old_object) {
         (Operation::Create | Operation::Update, Some(obj), old) => {
             let nad = Nad::from_object(ctx.policy, obj);
@@ -570,12 +571,12 @@ fn name_list(mut hits: Vec<(IpNet, &NadEntry)>) -> String {
 }
 
 /// Whether a stored NAD is a migration NAD.
-pub(super) fn is_migration_entry(ctx: &Ctx<'_>, entry: &NadEntry) -> bool {
+pub(in crate::policy) fn is_migration_entry(ctx: &Ctx<'_>, entry: &NadEntry) -> bool {
     is_migration(ctx, &Nad::from_entry(entry))
 }
 
 /// Re-judges a stored NAD by every migration rule, for the HyperConverged that names it.
-pub(super) fn judge_stored(ctx: &Ctx<'_>, entry: &NadEntry, f: &mut Findings) {
+pub(in crate::policy) fn judge_stored(ctx: &Ctx<'_>, entry: &NadEntry, f: &mut Findings) {
     judge_migration(ctx, &Nad::from_entry(entry), f);
 }
 

@@ -7,14 +7,14 @@
 
 use serde_json::Value;
 
-use super::{
+use crate::policy::{
     Admission, Ctx, Operation, Rule,
     cni::NetConf,
     decision::{Findings, msg},
     host::{self, Dependency, HostNetwork, Role},
     nad, nad_host, object,
 };
-use crate::{text::printable, view::NadName};
+use crate::{policy::view::NadName, text::printable};
 
 /// A migration NAD's macvlan master: what the host rules and reports follow on every node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ fn desired(list: &[Value]) -> Vec<Desired<'_>> {
 }
 
 /// The masters of the migration NADs the view holds (configs are kept in the migration namespace).
-pub(super) fn guarded(ctx: &Ctx<'_>) -> Vec<MigrationMaster> {
+pub(in crate::policy) fn guarded(ctx: &Ctx<'_>) -> Vec<MigrationMaster> {
     let view = ctx.view;
     let mut entries: Vec<_> = ["0.0.0.0/0", "::/0"]
         .iter()
@@ -171,7 +171,7 @@ impl<'v> Hits<'v> {
     }
 }
 
-pub(super) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) {
+pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut Findings) {
     let (Operation::Create | Operation::Update, Some(obj)) = (admission.operation, admission.object) else {
         return;
     };

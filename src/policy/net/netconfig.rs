@@ -4,8 +4,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::object::get;
-use crate::view::{Discovered, ReservedKind};
+use crate::policy::object::get;
+use crate::policy::view::{Discovered, ReservedKind};
 
 fn cidrs<'a>(values: impl Iterator<Item = &'a Value>) -> Vec<IpNet> {
     values

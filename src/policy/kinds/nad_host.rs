@@ -8,21 +8,20 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::{
+use super::{macvlan::valid_ifname, whereabouts::Allocatable};
+use crate::policy::{
     Ctx, Rule,
     cni::Claim,
     decision::{Findings, msg},
     host::{Facts, HostError, HostNetwork, IfaceType},
-    macvlan::valid_ifname,
-    whereabouts::Allocatable,
 };
-use crate::{text::printable, view::View};
+use crate::{policy::view::View, text::printable};
 
 /// How many nodes one message names before counting the rest.
 const MAX_NAMED: usize = 3;
 
 /// The rules of this module, which a HyperConverged naming the NAD reports under their own ids.
-pub(super) const RULES: [Rule; 8] = [
+pub(in crate::policy) const RULES: [Rule; 8] = [
     Rule::NadMasterMissing,
     Rule::NadMasterUnknown,
     Rule::NadMasterManagement,
@@ -34,12 +33,12 @@ pub(super) const RULES: [Rule; 8] = [
 ];
 
 /// The NAD's `mtu` when it sets one (0 or absent: the master's MTU is inherited).
-pub(super) fn nad_mtu(main: &Map<String, Value>) -> Option<u32> {
+pub(in crate::policy) fn nad_mtu(main: &Map<String, Value>) -> Option<u32> {
     main.get("mtu").and_then(Value::as_u64).filter(|m| (68..=65535).contains(m)).map(|m| m as u32)
 }
 
 /// The master a macvlan config names, when it is a valid interface name.
-pub(super) fn master(main: &Map<String, Value>) -> Option<&str> {
+pub(in crate::policy) fn master(main: &Map<String, Value>) -> Option<&str> {
     main.get("master").and_then(Value::as_str).filter(|m| valid_ifname(m))
 }
 
@@ -72,7 +71,7 @@ fn nodes_with<'v>(
 }
 
 /// "worker-0, worker-1, worker-2 and 4 more".
-pub(super) fn node_list(named: &[&str], total: usize) -> String {
+pub(in crate::policy) fn node_list(named: &[&str], total: usize) -> String {
     let shown: Vec<String> = named.iter().map(|n| printable(n).into_owned()).collect();
     match total.saturating_sub(named.len()) {
         0 => shown.join(", "),
@@ -85,7 +84,7 @@ fn readable<'v>(view: &'v View, node: &str) -> Option<&'v HostNetwork> {
 }
 
 /// Every host rule for a macvlan main plugin at `path`, with its whereabouts ranges.
-pub(super) fn check(
+pub(in crate::policy) fn check(
     ctx: &Ctx<'_>,
     main: &Map<String, Value>,
     path: &str,

@@ -5,6 +5,8 @@
 //! thousands of NADs, and every watch event is one incremental update. It is filled from files by
 //! `mignet check` and from watchers by `mignet serve`; the rules only read it.
 
+pub mod feed;
+
 use std::{
     borrow::Borrow,
     cmp::Ordering,

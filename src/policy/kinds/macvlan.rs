@@ -2,20 +2,20 @@
 
 use serde_json::{Map, Value};
 
-use super::{
+use crate::policy::{
     Policy, Rule,
     decision::{Findings, msg},
 };
 
 /// Checks `master`, `mode` and `mtu` of a macvlan main plugin at field path `path`.
-pub(super) fn check(policy: &Policy, main: &Map<String, Value>, path: &str, f: &mut Findings) {
+pub(in crate::policy) fn check(policy: &Policy, main: &Map<String, Value>, path: &str, f: &mut Findings) {
     master(policy, main, path, f);
     mode(main, path, f);
     mtu(main, path, f);
 }
 
 /// Linux accepts interface names of 1-15 bytes without '/', ':' or whitespace (`dev_valid_name`).
-pub(super) fn valid_ifname(name: &str) -> bool {
+pub(in crate::policy) fn valid_ifname(name: &str) -> bool {
     (1..=15).contains(&name.len())
         && name != "."
         && name != ".."

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
-use super::ranges::to_u128;
+use crate::policy::ranges::to_u128;
 
 /// Networks claimed by owners of type `K`, kept per address family.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::{Policy, ranges};
-use crate::view::{NadName, View};
+use crate::policy::view::{NadName, View};
+use crate::policy::{Policy, ranges};
 
 /// An address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -193,7 +193,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::view::NadEntry;
+    use crate::policy::view::NadEntry;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use super::{
+use crate::policy::{
     Ctx, Rule,
     cni::Claim,
     decision::{Findings, msg},
@@ -20,7 +20,7 @@ struct RangeSpec<'a> {
 }
 
 /// Checks a whereabouts IPAM block; returns the ranges it claims and, for each, what it hands out.
-pub(super) fn check(
+pub(in crate::policy) fn check(
     ctx: &Ctx<'_>,
     ipam: &Map<String, Value>,
     field: &str,
@@ -177,7 +177,7 @@ fn node_slices(
 }
 
 /// What one range can hand out: its bounds and excludes.
-pub(super) struct Allocatable {
+pub(in crate::policy) struct Allocatable {
     pub lo: u128,
     pub hi: u128,
     pub excludes: Vec<IpNet>,

@@ -5,8 +5,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
 
-use super::{HcVersion, Kind, Policy, object};
-use crate::view::{Discovered, HcEntry, HcRead, NodeInfo, ReservedKind, View};
+use crate::policy::view::{Discovered, HcEntry, HcRead, NodeInfo, ReservedKind, View};
+use crate::policy::{HcVersion, Kind, Policy, object};
 
 /// The view entry of a HyperConverged: where its live-migration network points.
 ///
@@ -61,11 +61,11 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
         Kind::HyperConverged(v) => view.upsert_hc(hc_entry(obj, v)),
         Kind::Node => view.upsert_node_info(object::name(obj).to_owned(), node_info(policy, obj)),
         Kind::NodeNetworkState => {
-            let (node, state) = super::host::host_network(obj);
+            let (node, state) = crate::policy::host::host_network(obj);
             view.upsert_host_network(&node, state);
         }
         Kind::ClusterNetwork if object::name(obj) == "cluster" => {
-            for (kind, d) in super::netconfig::cluster_network(&obj.data) {
+            for (kind, d) in crate::policy::netconfig::cluster_network(&obj.data) {
                 view.set_discovered(kind, d);
             }
         }
@@ -77,7 +77,7 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
 
 /// What the view keeps of a Node: whether it runs virt-handler, its labels and InternalIPs.
 pub fn node_info(policy: &Policy, obj: &DynamicObject) -> NodeInfo {
-    node_info_of(policy, &obj.metadata, super::host::internal_ips(obj))
+    node_info_of(policy, &obj.metadata, crate::policy::host::internal_ips(obj))
 }
 
 /// The same from a Node's metadata and the InternalIPs known of it (none from a metadata-only watch).
@@ -91,7 +91,7 @@ pub fn node_info_of(policy: &Policy, meta: &ObjectMeta, internal_ips: Vec<std::n
 
 /// Applies OVN overrides per address family, keeping the policy's value for a family not overridden.
 pub fn operator_network(policy: &Policy, view: &mut View, data: &Value) {
-    let overrides = super::netconfig::operator_network(data);
+    let overrides = crate::policy::netconfig::operator_network(data);
     for kind in [ReservedKind::OvnJoin, ReservedKind::OvnTransit, ReservedKind::OvnMasquerade] {
         let mine: Vec<_> = overrides.iter().filter(|(k, _, _)| *k == kind).collect();
         if mine.is_empty() {

@@ -3,7 +3,7 @@
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-use super::{
+use crate::policy::{
     decision::msg,
     ranges::{parse_cidr_or_ip, parse_range},
 };

@@ -4,7 +4,7 @@ use kube::core::DynamicObject;
 use kube_quantity::ParsedQuantity;
 use serde_json::{Map, Value};
 
-use super::{
+use crate::policy::{
     Admission, Ctx, HcVersion, Operation, Rule,
     decision::{Findings, join, msg},
     nad, nad_host, object,
@@ -13,7 +13,7 @@ use super::{
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// Whether a v1beta1 object carries the v1 layout: storing it would erase the live-migration settings.
-pub(super) fn lost_settings_layout(data: &Value, version: HcVersion) -> bool {
+pub(in crate::policy) fn lost_settings_layout(data: &Value, version: HcVersion) -> bool {
     version == HcVersion::V1Beta1 && present(data, &["spec", "virtualization"])
 }
 
@@ -21,7 +21,7 @@ pub(super) fn lost_settings_layout(data: &Value, version: HcVersion) -> bool {
 /// conversion webhook, the two versions' layouts pass through unconverted, so either a v1beta1-labelled
 /// object arrives in the v1 layout, or a v1-labelled UPDATE finds the stored (v1beta1-shaped)
 /// `spec.liveMigrationConfig` in its oldObject and drops it.
-pub(super) fn erases_settings(admission: &Admission<'_>, version: HcVersion) -> bool {
+pub(in crate::policy) fn erases_settings(admission: &Admission<'_>, version: HcVersion) -> bool {
     let Some(obj) = admission.object else { return false };
     match version {
         HcVersion::V1Beta1 => lost_settings_layout(&obj.data, version),
@@ -45,7 +45,12 @@ fn network(lm: Option<&Value>) -> Option<&str> {
     lm?.get("network")?.as_str()
 }
 
-pub(super) fn admit(ctx: &Ctx<'_>, version: HcVersion, admission: &Admission<'_>, f: &mut Findings) {
+pub(in crate::policy) fn admit(
+    ctx: &Ctx<'_>,
+    version: HcVersion,
+    admission: &Admission<'_>,
+    f: &mut Findings,
+) {
     let (Operation::Create | Operation::Update, Some(obj)) = (admission.operation, admission.object) else {
         return;
     };

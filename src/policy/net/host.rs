@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use kube::core::DynamicObject;
 use serde_json::Value;
 
-use super::object;
+use crate::policy::object;
 
 /// Most interfaces read from one node; a state listing more makes the node unknown.
 pub const MAX_INTERFACES: usize = 16_384;
@@ -477,7 +477,7 @@ pub fn internal_ips(node: &DynamicObject) -> Vec<IpAddr> {
 }
 
 /// The node a NodeNetworkState describes (its name) and its host network: what a watcher hands to
-/// [`crate::view::View::upsert_host_network`].
+/// [`crate::policy::view::View::upsert_host_network`].
 pub fn host_network(obj: &DynamicObject) -> (String, Result<HostNetwork, HostError>) {
     (object::name(obj).to_owned(), HostNetwork::from_state(&obj.data))
 }

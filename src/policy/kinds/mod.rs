@@ -1,0 +1,9 @@
+//! The kinds mignet judges, one module each: what makes that object correct, given the shared network
+//! model ([`super::net`]) and the cluster [`super::view`].
+
+pub(in crate::policy) mod hco;
+mod macvlan;
+pub(in crate::policy) mod nad;
+pub(in crate::policy) mod nad_host;
+pub(in crate::policy) mod nncp;
+mod whereabouts;
