@@ -207,8 +207,9 @@ pub fn allocatable(
     Allocatable { net, spans }
 }
 
-/// Reads one range entry (`range`, or an `ipRanges` item) leniently: what does not parse is left out,
-/// and an entry without a readable `range` has no addresses to hand out.
+/// Reads one range entry (`range`, or an `ipRanges` item) leniently, for reports on what is already
+/// stored: a bound or exclude that does not parse is left out, and an entry without a readable `range`
+/// gives `None`.
 pub fn read_entry(holder: &serde_json::Map<String, serde_json::Value>) -> Option<Allocatable> {
     use serde_json::Value;
     let range = parse_range(holder.get("range")?.as_str()?).ok()?;
