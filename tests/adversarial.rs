@@ -175,8 +175,9 @@ fn committed_cases_get_clear_verdicts_or_errors() {
         (
             "check/whole-address-space-and-reversed.json",
             1,
+            // range_end before range_start is denied; whereabouts ignores such an end and still hands
+            // out .200 to .254, so it is no capacity problem
             &[
-                "nad-capacity",
                 "nad-overlap-nad",
                 "nad-overlap-reserved",
                 "nad-range",

@@ -572,3 +572,39 @@ fn the_pre_commit_hooks_run_check_on_the_files_they_are_given() {
     assert_eq!(hooks[0]["language"], "rust");
     assert_eq!(hooks[1]["language"], "system");
 }
+
+/// `n` schedulable Nodes, which is how virt-handler nodes reach `mignet check`.
+fn virt_handler_nodes(dir: &std::path::Path, n: usize) -> String {
+    let nodes: String = (0..n)
+        .map(|i| format!("---\napiVersion: v1\nkind: Node\nmetadata:\n  name: w{i}\n  labels:\n    kubevirt.io/schedulable: \"true\"\n"))
+        .collect();
+    let path = dir.join(format!("nodes-{n}.yaml"));
+    std::fs::write(&path, nodes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_ipv6_migration_range_holds_what_whereabouts_hands_out() {
+    // fd00:99::/125 gives six addresses (fd00:99::1 to ::6): seven virt-handler nodes are one too many
+    let dir = tempfile::tempdir().unwrap();
+    let nad = fixture("ipv6/migration-nad-125.yaml");
+    let (code, report) = json(&["--cluster-state", &virt_handler_nodes(dir.path(), 7), &nad]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(denials(&report, 0), [("nad-capacity".to_owned(), "spec.config.ipam.range".to_owned())]);
+    let m = report["results"][0]["denials"][0]["message"].as_str().unwrap();
+    assert!(m.contains("\"fd00:99::/125\": 6 usable addresses for 7 virt-handler nodes"), "{m}");
+
+    let (code, report) = json(&["--cluster-state", &virt_handler_nodes(dir.path(), 6), &nad]);
+    assert_eq!(code, 0, "{report:#}");
+    let judged = result(&report, "migration-bridge");
+    assert_eq!(judged["allowed"], true);
+    assert_eq!(
+        judged["warnings"],
+        serde_json::json!(["spec.config.ipam.range: 6 addresses for 6 nodes: little room to grow"])
+    );
+
+    // the address map's capacity line counts the same six
+    let (_, out, err) =
+        check(&["--output", "html", "--cluster-state", &virt_handler_nodes(dir.path(), 7), &nad]);
+    assert!(out.contains("TOO SMALL: 6 usable addresses for 7 virt-handler nodes"), "{err}");
+}

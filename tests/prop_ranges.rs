@@ -1,6 +1,6 @@
 //! Address arithmetic against brute force: every address of small networks is enumerated, so
-//! overlap, containment, usable-address counts, the `start-end/prefix` form and the range index are
-//! checked against sets rather than against the same arithmetic.
+//! overlap, containment, what whereabouts hands out, the `start-end/prefix` form and the range index
+//! are checked against sets rather than against the same arithmetic.
 
 use std::{
     collections::BTreeSet,
@@ -10,7 +10,7 @@ use std::{
 use ipnet::IpNet;
 use mignet::policy::{
     index::RangeIndex,
-    ranges::{RangeError, bounds, overlaps, parse_range, to_u128, too_small, usable},
+    ranges::{RangeError, WhereaboutsRange, allocatable, bounds, overlaps, parse_range, to_u128, too_small},
 };
 use proptest::prelude::*;
 
@@ -45,22 +45,94 @@ fn members(net: &IpNet) -> BTreeSet<u128> {
     (lo..=hi).collect()
 }
 
-/// The model of `usable`: enumerate, drop IPv4 network and broadcast below /31, drop excludes.
-fn usable_model(cidr: &IpNet, lo: u128, hi: u128, excludes: &[IpNet]) -> u128 {
-    let net = cidr.trunc();
-    let all = members(&net);
-    let (first, last) = bounds(&net);
-    let edges = matches!(net, IpNet::V4(_)) && net.prefix_len() < 31;
-    let excluded: BTreeSet<u128> = excludes
+/// whereabouts' allocator, ported step by step rather than computed: `LoadIPAMConfig` reads the
+/// range, `GetIPRange` finds the first and last address, and `IterateForAssignment` is called again and
+/// again with a growing reserve list, walking the addresses and skipping reserved and excluded ones,
+/// until it finds none. Returns every address it handed out.
+fn whereabouts_model(
+    range: &WhereaboutsRange,
+    range_start: Option<IpAddr>,
+    range_end: Option<IpAddr>,
+    excludes: &[IpNet],
+) -> BTreeSet<u128> {
+    let net = range.cidr();
+    // LoadIPAMConfig: the dash form sets both bounds; a CIDR without range_start starts at its network
+    let (start, end) = match range.span {
+        Some((s, e)) => (Some(s), Some(e)),
+        None => (Some(range_start.unwrap_or(net.network())), range_end),
+    };
+    let mut handed_out = BTreeSet::new();
+    // GetIPRange: FirstUsableIP and LastUsableIP fail when HasUsableIPs is false
+    if net.max_prefix_len() - net.prefix_len() <= 1 {
+        return handed_out;
+    }
+    let (network, broadcast) = bounds(&net);
+    let (mut first, mut last) = (network + 1, broadcast - 1);
+    let family = |ip: IpAddr| (ip.is_ipv4() == net.addr().is_ipv4()).then(|| to_u128(ip));
+    if let Some(s) = start.and_then(family)
+        && first <= s
+        && s <= last
+    {
+        first = s;
+    }
+    if let Some(e) = end.and_then(family)
+        && first <= e
+        && e <= last
+    {
+        last = e;
+    }
+    // parseExcludedRange: a CIDR (masked) or a bare address; the other family never contains an address
+    let excluded: Vec<(u128, u128)> = excludes
         .iter()
         .filter(|e| e.max_prefix_len() == net.max_prefix_len())
-        .flat_map(|e| members(&e.trunc()))
+        .map(|e| bounds(&e.trunc()))
         .collect();
-    all.into_iter()
-        .filter(|a| (lo..=hi).contains(a))
-        .filter(|a| !(edges && (*a == first || *a == last)))
-        .filter(|a| !excluded.contains(a))
-        .count() as u128
+    loop {
+        // IterateForAssignment
+        let mut ip = first;
+        let mut found = None;
+        while network <= ip && ip <= broadcast && ip <= last {
+            if handed_out.contains(&ip) {
+                ip += 1;
+                continue;
+            }
+            // skipExcludedSubnets: jump to the first matching exclude's broadcast, then step on
+            if let Some(&(_, end)) = excluded.iter().find(|(a, b)| *a <= ip && ip <= *b) {
+                ip = end + 1;
+                continue;
+            }
+            found = Some(ip);
+            break;
+        }
+        match found {
+            Some(ip) => handed_out.insert(ip),
+            None => return handed_out,
+        };
+    }
+}
+
+/// The addresses of `allocatable`'s spans, one by one.
+fn expand(spans: &[(u128, u128)]) -> BTreeSet<u128> {
+    spans.iter().flat_map(|&(a, b)| a..=b).collect()
+}
+
+/// A whereabouts range inside the universe: a CIDR /24../32 (/120../128), host bits kept, or the
+/// `start-end/prefix` form with any start and end, in or out of order.
+fn small_range(v6: bool) -> impl Strategy<Value = WhereaboutsRange> {
+    (any::<u8>(), 0u8..=8, prop::option::of(any::<u8>())).prop_map(move |(end, host_bits, start)| {
+        let width = if v6 { 128 } else { 32 };
+        WhereaboutsRange {
+            written: IpNet::new(addr(v6, end), width - host_bits).unwrap(),
+            span: start.map(|s| (addr(v6, s), addr(v6, end))),
+        }
+    })
+}
+
+/// A `range_start` or `range_end`: absent, or an address of the universe, now and then of the other family.
+fn bound(v6: bool) -> impl Strategy<Value = Option<IpAddr>> {
+    prop::option::of(
+        (prop::bool::weighted(0.1), any::<u8>()).prop_map(move |(other, o)| addr(v6 != other, o)),
+    )
 }
 
 proptest! {
@@ -91,20 +163,22 @@ proptest! {
     }
 
     #[test]
-    fn usable_counts_what_whereabouts_hands_out(
-        v6 in any::<bool>(),
-        cidr_offset in any::<u8>(),
-        host_bits in 0u8..=8,
-        lo_offset in any::<u8>(),
-        hi_offset in any::<u8>(),
+    fn allocatable_is_what_the_whereabouts_allocator_hands_out(
+        (v6, range, start, end) in any::<bool>().prop_flat_map(|v6| (Just(v6), small_range(v6), bound(v6), bound(v6))),
         excludes in prop::collection::vec(either_family_small(), 0..6),
     ) {
-        let width = if v6 { 128 } else { 32 };
-        let cidr = IpNet::new(addr(v6, cidr_offset), width - host_bits).unwrap().trunc();
-        let (lo, hi) = (to_u128(addr(v6, lo_offset)), to_u128(addr(v6, hi_offset)));
-        prop_assert_eq!(usable(&cidr, lo, hi, &excludes), usable_model(&cidr, lo, hi, &excludes));
-        let (first, last) = bounds(&cidr);
-        prop_assert_eq!(usable(&cidr, first, last, &excludes), usable_model(&cidr, first, last, &excludes));
+        let got = allocatable(&range, start, end, &excludes);
+        let want = whereabouts_model(&range, start, end, &excludes);
+        prop_assert_eq!(got.net(), range.cidr());
+        prop_assert_eq!(expand(got.spans()), want.clone());
+        prop_assert_eq!(got.count(), want.len() as u128);
+        // spans are sorted, disjoint and never adjacent
+        prop_assert!(got.spans().windows(2).all(|w| w[0].1 + 1 < w[1].0), "{:?}", got.spans());
+        for offset in 0..=255u8 {
+            let ip = addr(v6, offset);
+            prop_assert_eq!(got.hands_out(ip), want.contains(&to_u128(ip)), "{}", ip);
+            prop_assert!(!got.hands_out(addr(!v6, offset)));
+        }
     }
 
     #[test]
@@ -124,9 +198,8 @@ proptest! {
             prop_assert_eq!(r.cidr(), cidr);
             prop_assert_eq!(r.span, Some((s, e)));
             prop_assert!(!r.has_host_bits());
-            // what it hands out is exactly start..=end, less IPv4 network and broadcast
-            let n = usable(&cidr, to_u128(s), to_u128(e), &[]);
-            prop_assert_eq!(n, usable_model(&cidr, to_u128(s), to_u128(e), &[]));
+            // what it hands out is start..=end within the network's first and last usable addresses
+            prop_assert_eq!(expand(allocatable(&r, None, None, &[]).spans()), whereabouts_model(&r, None, None, &[]));
         }
     }
 

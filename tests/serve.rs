@@ -606,3 +606,33 @@ fn certs_never_overwrite_without_force() {
     assert_eq!(code, 2);
     assert!(err.contains("not a name"), "{err}");
 }
+
+/// The IPv6 capacity over HTTPS: fd00:99::/125 hands out six addresses, so seven virt-handler nodes are
+/// denied and six admitted, as `mignet check` judges it.
+#[tokio::test]
+async fn an_ipv6_migration_range_is_counted_as_whereabouts_hands_it_out() {
+    let v6 = nad(
+        "migration-bridge",
+        "openshift-cnv",
+        json!({"cniVersion":"0.3.1","name":"migration-bridge","type":"macvlan","master":"bond2","mode":"bridge",
+               "ipam":{"type":"whereabouts","range":"fd00:99::/125"}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (nodes, allowed) in [(7, false), (6, true)] {
+        let yaml: String = (0..nodes)
+            .map(|i| format!("---\napiVersion: v1\nkind: Node\nmetadata:\n  name: w{i}\n  labels:\n    kubevirt.io/schedulable: \"true\"\n"))
+            .collect();
+        let state = dir.path().join(format!("nodes-{nodes}.yaml"));
+        std::fs::write(&state, yaml).unwrap();
+        let server = Server::start(&["--cluster-state".to_string(), state.to_string_lossy().into_owned()]);
+        let c = client(&server.ca(), false);
+        let (status, body, _) =
+            post(&c, &server.url("/validate"), &review("uid-v6", "CREATE", &v6, &Value::Null, false)).await;
+        assert_eq!(status, 200);
+        assert_eq!(response(&body)["allowed"], allowed, "{nodes} nodes: {body:#}");
+        let message = response(&body)["status"]["message"].as_str().unwrap_or_default();
+        if !allowed {
+            assert!(message.contains("6 usable addresses for 7 virt-handler nodes"), "{message}");
+        }
+    }
+}

@@ -458,8 +458,8 @@ fn migration_networks(policy: &Policy, view: &View) -> Vec<MigrationNetwork> {
         .map(|(namespace, name)| {
             let entry = view.nad(&namespace, &name);
             let caps = entry.map(capacities).unwrap_or_default();
-            let usable =
-                (!caps.is_empty()).then(|| caps.iter().map(|(_, u)| *u).fold(0u128, u128::saturating_add));
+            // each virt-handler takes an address from every range, so the smallest range decides
+            let usable = caps.iter().map(|(_, u)| *u).min();
             let master = entry
                 .and_then(|e| e.config.as_deref())
                 .and_then(|c| NetConf::parse(c).ok())
@@ -553,39 +553,7 @@ fn capacities(entry: &NadEntry) -> Vec<(IpNet, u128)> {
     specs.extend(
         ipam.get("ipRanges").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object),
     );
-    specs.iter().filter_map(|spec| usable(spec)).collect()
-}
-
-fn usable(spec: &serde_json::Map<String, Value>) -> Option<(IpNet, u128)> {
-    let range = ranges::parse_range(spec.get("range")?.as_str()?).ok()?;
-    let cidr = range.cidr();
-    let (mut lo, mut hi) = ranges::bounds(&cidr);
-    if let Some((start, end)) = range.span {
-        (lo, hi) = (ranges::to_u128(start), ranges::to_u128(end));
-    }
-    let addr = |key: &str| {
-        spec.get(key)
-            .and_then(Value::as_str)
-            .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
-            .filter(|ip| cidr.contains(ip))
-            .map(ranges::to_u128)
-    };
-    if let Some(s) = addr("range_start") {
-        lo = lo.max(s);
-    }
-    if let Some(e) = addr("range_end") {
-        hi = hi.min(e);
-    }
-    let excludes: Vec<IpNet> = spec
-        .get("exclude")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter_map(ranges::parse_cidr_or_ip)
-        .filter(|e| cidr.contains(e))
-        .collect();
-    Some((cidr, ranges::usable(&cidr, lo, hi, &excludes)))
+    specs.into_iter().filter_map(ranges::read_entry).map(|a| (a.net(), a.count())).collect()
 }
 
 #[cfg(test)]
@@ -707,6 +675,29 @@ mod tests {
         assert!(capacities(&nad("n", "m", &[], None)).is_empty());
         let host_local = r#"{"type":"bridge","ipam":{"type":"host-local","subnet":"10.1.0.0/24"}}"#;
         assert!(capacities(&nad("n", "m", &[], Some(host_local))).is_empty());
+    }
+
+    #[test]
+    fn the_smallest_range_decides_a_dual_stack_migration_network() {
+        // every virt-handler takes one address from each range; fd00:99::/125 hands out six
+        let cfg = r#"{"type":"macvlan","master":"bond2","ipam":{"type":"whereabouts",
+            "range":"192.168.99.0/28","ipRanges":[{"range":"fd00:99::/125"}]}}"#;
+        let mut v = View::new();
+        v.upsert_nad(nad(
+            "openshift-cnv",
+            "migration-bridge",
+            &["192.168.99.0/28", "fd00:99::/125"],
+            Some(cfg),
+        ));
+        for i in 0..7 {
+            v.upsert_node(format!("w{i}"), true);
+        }
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        assert_eq!(find(&r, "192.168.99.0/28").usable, Some(14));
+        assert_eq!(find(&r, "fd00:99::/125").usable, Some(6));
+        let m = &r.migration_networks[0];
+        assert_eq!((m.usable, m.virt_handler_nodes, m.enough), (Some(6), Some(7), Some(false)));
+        assert!(r.to_text().contains("TOO SMALL: 6 usable addresses for 7 nodes"), "{}", r.to_text());
     }
 
     #[test]

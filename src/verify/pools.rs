@@ -6,10 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::Value;
 
-use crate::policy::{
-    cni,
-    ranges::{self, parse_cidr_or_ip, parse_range},
-};
+use crate::policy::{cni, ranges};
 
 /// One range of the migration network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +15,8 @@ pub struct Pool {
     pub cidr: IpNet,
     /// Where the range is written in the NAD (`spec.config.ipam.range`).
     pub field: String,
-    /// Addresses it can hand out: inside `range_start`/`range_end`, less `exclude`, less IPv4 network
-    /// and broadcast addresses.
+    /// Addresses it can hand out: for whereabouts, exactly what `ranges::allocatable` finds; for other
+    /// IPAM kinds, what host-local hands out by default.
     pub usable: u128,
 }
 
@@ -46,12 +43,7 @@ pub fn pools(config: &str) -> Vec<Pool> {
     }
     for claim in cni::claimed_ranges_at(config) {
         if !claim.field.ends_with(".range") {
-            let (lo, hi) = ranges::bounds(&claim.net);
-            out.push(Pool {
-                cidr: claim.net,
-                field: claim.field,
-                usable: ranges::usable(&claim.net, lo, hi, &[]),
-            });
+            out.push(Pool { cidr: claim.net, usable: host_local_default(&claim.net), field: claim.field });
         }
     }
     out
@@ -81,35 +73,19 @@ fn ipams(root: &Value) -> Vec<(String, &Value)> {
 
 /// One whereabouts range held by `holder` (the ipam block or an `ipRanges` entry).
 fn whereabouts(holder: &Value, base: &str) -> Option<Pool> {
-    let range = parse_range(holder.get("range")?.as_str()?).ok()?;
-    let cidr = range.cidr();
-    let (mut lo, mut hi) = match range.span {
-        Some((start, end)) => (ranges::to_u128(start), ranges::to_u128(end)),
-        None => ranges::bounds(&cidr),
-    };
-    // whereabouts ignores a range_start or range_end outside the range; so do we
-    let bound = |key: &str| {
-        holder
-            .get(key)
-            .and_then(Value::as_str)
-            .and_then(|s| s.trim().parse::<IpAddr>().ok())
-            .filter(|ip| cidr.contains(ip))
-    };
-    if let Some(start) = bound("range_start") {
-        lo = lo.max(ranges::to_u128(start));
+    let alloc = ranges::read_entry(holder.as_object()?)?;
+    Some(Pool { cidr: alloc.net(), field: format!("{base}.range"), usable: alloc.count() })
+}
+
+/// What host-local hands out from a subnet without `rangeStart`/`rangeEnd`: network + 1 to the last
+/// address, the IPv4 broadcast address left out (containernetworking/plugins `Range.Canonicalize`).
+fn host_local_default(net: &IpNet) -> u128 {
+    let host_bits = u32::from(net.max_prefix_len() - net.prefix_len());
+    let size = 1u128.checked_shl(host_bits).unwrap_or(0).wrapping_sub(1); // addresses − 1, saturated
+    match net {
+        IpNet::V4(_) => size.saturating_sub(1),
+        IpNet::V6(_) => size,
     }
-    if let Some(end) = bound("range_end") {
-        hi = hi.min(ranges::to_u128(end));
-    }
-    let excludes: Vec<IpNet> = holder
-        .get("exclude")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| e.as_str().and_then(parse_cidr_or_ip))
-        .collect();
-    Some(Pool { cidr, field: format!("{base}.range"), usable: ranges::usable(&cidr, lo, hi, &excludes) })
 }
 
 #[cfg(test)]
@@ -136,6 +112,8 @@ mod tests {
         assert_eq!(one(c), ("192.168.99.0/24".into(), 9));
         let span = r#"{"type":"macvlan","ipam":{"type":"whereabouts","range":"10.1.0.10-10.1.0.20/24"}}"#;
         assert_eq!(one(span), ("10.1.0.0/24".into(), 11));
+        let v6 = r#"{"type":"macvlan","ipam":{"type":"whereabouts","range":"fd00:99::/125","exclude":["fd00:99::1"]}}"#;
+        assert_eq!(one(v6), ("fd00:99::/125".into(), 5));
     }
 
     #[test]
@@ -153,9 +131,10 @@ mod tests {
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].field, "spec.config.plugins[0].ipam.ipRanges[0].range");
         assert_eq!(p[0].usable, 14);
-        assert_eq!(p[1].usable, 256);
+        // whereabouts leaves out the first and the all-ones address of IPv6 ranges too
+        assert_eq!(p[1].usable, 254);
         assert_eq!(describe(&p), "192.168.99.0/28, fd00:99::/120");
-        assert_eq!(find(&p, &"fd00:99::5".parse().unwrap()).map(|p| p.usable), Some(256));
+        assert_eq!(find(&p, &"fd00:99::5".parse().unwrap()).map(|p| p.usable), Some(254));
         assert!(find(&p, &"192.168.99.200".parse().unwrap()).is_none());
     }
 
@@ -163,6 +142,9 @@ mod tests {
     fn other_ipam_kinds_count_the_whole_network() {
         let c = r#"{"type":"macvlan","ipam":{"type":"host-local","subnet":"10.9.0.0/29"}}"#;
         assert_eq!(one(c), ("10.9.0.0/29".into(), 6));
+        // host-local hands out an IPv6 subnet's all-ones address
+        let c = r#"{"type":"macvlan","ipam":{"type":"host-local","subnet":"fd09::/125"}}"#;
+        assert_eq!(one(c), ("fd09::/125".into(), 7));
     }
 
     #[test]

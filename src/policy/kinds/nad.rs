@@ -427,7 +427,7 @@ fn ipam(
     main: &Map<String, Value>,
     path: &str,
     f: &mut Findings,
-) -> (Vec<Claim>, Vec<whereabouts::Allocatable>) {
+) -> (Vec<Claim>, Vec<ranges::Allocatable>) {
     let field = format!("{path}.ipam");
     let allowed = &ctx.policy.file().allowed_ipam_types;
     let ipam = match main.get("ipam") {

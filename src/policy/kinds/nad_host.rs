@@ -8,12 +8,13 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::{macvlan::valid_ifname, whereabouts::Allocatable};
+use super::macvlan::valid_ifname;
 use crate::policy::{
     Ctx, Rule,
     cni::Claim,
     decision::{Findings, msg},
     host::{Facts, HostError, HostNetwork, IfaceType},
+    ranges::Allocatable,
 };
 use crate::{policy::view::View, text::printable};
 
@@ -246,8 +247,7 @@ pub(in crate::policy) fn check(
         for (claim, alloc) in claims.iter().zip(allocatable) {
             let net = claim.net;
             let inside = counts.addresses.range(net.network()..=net.broadcast());
-            let hits: Vec<IpAddr> =
-                inside.map(|(ip, _)| *ip).filter(|ip| alloc.hands_out(&net, *ip)).collect();
+            let hits: Vec<IpAddr> = inside.map(|(ip, _)| *ip).filter(|ip| alloc.hands_out(*ip)).collect();
             for ip in hits.iter().take(MAX_NAMED) {
                 let (named, total) = nodes_with(view, master, |x| x.addresses().any(|a| a.addr() == *ip));
                 f.deny(

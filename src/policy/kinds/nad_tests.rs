@@ -437,6 +437,47 @@ fn capacity() {
 }
 
 #[test]
+fn ipv6_capacity_leaves_out_the_first_and_the_all_ones_address() {
+    // whereabouts hands out fd00:99::1 to fd00:99::6 from a /125: six addresses, not eight
+    let v6 = nad(&cfg("/ipam/range", json!("fd00:99::/125")));
+    let nodes: Vec<_> = (0..7).map(|i| node(&format!("w{i}"), true)).collect();
+    let seven: Vec<_> = nodes.iter().collect();
+    let m = only_denial(&judge(&v6, &seven), Rule::NadCapacity, "spec.config.ipam.range");
+    assert!(m.contains("6 usable addresses for 7 virt-handler nodes"), "{m}");
+    let d = judge(&v6, &seven[..6]);
+    assert!(d.allowed(), "{d:#?}");
+    let w = only_warning(&d, Rule::NadCapacityLow, "spec.config.ipam.range");
+    assert!(w.contains("6 addresses for 6 nodes"), "{w}");
+    // the same holds in an ipRanges entry, and range_start narrows it the same way in both families
+    let entry = nad(&cfg(
+        "/ipam",
+        json!({"type":"whereabouts","ipRanges":[{"range":"fd00:99::/125","range_start":"fd00:99::2"}]}),
+    ));
+    let m = only_denial(&judge(&entry, &seven[..6]), Rule::NadCapacity, "spec.config.ipam.ipRanges[0].range");
+    assert!(m.contains("5 usable addresses for 6 virt-handler nodes"), "{m}");
+}
+
+#[test]
+fn bounds_beside_a_start_end_range_are_ignored_by_whereabouts() {
+    let d = judge_cfg(&cfg(
+        "/ipam",
+        json!({"type":"whereabouts","range":"192.168.99.10-192.168.99.20/24","range_start":"192.168.99.15"}),
+    ));
+    let m = only_denial(&d, Rule::NadRangeBounds, "spec.config.ipam.range_start");
+    assert!(m.contains("ignores range_start") && m.contains("192.168.99.0/24"), "{m}");
+}
+
+#[test]
+fn ipv6_gateway_on_the_all_ones_address_is_never_handed_out() {
+    let j = |gw: &str| {
+        judge_cfg(&cfg("/ipam", json!({"type":"whereabouts","range":"fd00:99::/125","gateway":gw})))
+    };
+    let top = j("fd00:99::7");
+    assert!(top.denials.is_empty() && top.warnings.is_empty(), "{top:#?}");
+    only_warning(&j("fd00:99::6"), Rule::NadGatewayAllocatable, "spec.config.ipam.gateway");
+}
+
+#[test]
 fn reserved_ranges() {
     let m = only_denial(
         &judge_cfg(&cfg("/ipam/range", json!("10.129.64.0/24"))),
@@ -700,6 +741,9 @@ fn fast_ipam_node_slices() {
     assert!(m.contains("2 slices of /25 for 3 virt-handler nodes"), "{m}");
     // a slice with no address, a value that is no prefix, an IPv6 range
     only_denial(&judge(&sliced("192.168.99.0/24", json!("/32")), &[]), Rule::NadNodeSlice, field);
+    only_denial(&judge(&sliced("192.168.99.0/24", json!("/31")), &[]), Rule::NadNodeSlice, field);
+    let d = judge(&sliced("192.168.99.0/24", json!("/30")), &refs);
+    assert!(d.denials.is_empty(), "a /30 slice hands out two addresses: {d:#?}");
     only_denial(&judge(&sliced("192.168.99.0/24", json!("big")), &[]), Rule::NadNodeSlice, field);
     only_denial(
         &judge(&sliced("fd00:99::/64", json!("/80")), &[]),

@@ -9,7 +9,7 @@ use crate::policy::{
     Ctx, Rule,
     cni::Claim,
     decision::{Findings, msg},
-    ranges::{self, WhereaboutsRange},
+    ranges::{self, Allocatable, WhereaboutsRange},
 };
 
 /// One whereabouts range with its own start, end and excludes.
@@ -146,7 +146,10 @@ fn node_slices(
             );
             continue;
         }
-        if slice > 30 {
+        // each node allocates from its slice as from a range of its own
+        let one_slice = IpNet::new(IpAddr::V4(v4.network()), slice)
+            .map(|written| WhereaboutsRange { written, span: None });
+        if one_slice.is_ok_and(|r| ranges::allocatable(&r, None, None, &[]).count() == 0) {
             f.deny(
                 Rule::NadNodeSlice,
                 slice_field.clone(),
@@ -173,26 +176,6 @@ fn node_slices(
                 ),
             );
         }
-    }
-}
-
-/// What one range can hand out: its bounds and excludes.
-pub(in crate::policy) struct Allocatable {
-    pub lo: u128,
-    pub hi: u128,
-    pub excludes: Vec<IpNet>,
-}
-
-impl Allocatable {
-    /// Whether whereabouts may hand `ip` out from the range `net`: inside the bounds, not excluded,
-    /// and not an IPv4 network or broadcast address.
-    pub fn hands_out(&self, net: &IpNet, ip: IpAddr) -> bool {
-        let host = IpNet::from(ip);
-        let edge = matches!(net, IpNet::V4(_)) && (ip == net.network() || ip == net.broadcast());
-        net.contains(&ip)
-            && !edge
-            && (self.lo..=self.hi).contains(&ranges::to_u128(ip))
-            && !self.excludes.iter().any(|e| e.contains(&host))
     }
 }
 
@@ -224,11 +207,6 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
     if range.has_host_bits() {
         f.warn(Rule::NadRangeHostBits, field.clone(), format!("host bits set: whereabouts uses {cidr}"));
     }
-    let (mut lo, mut hi) = ranges::bounds(&cidr);
-    if let Some((start, end)) = range.span {
-        lo = ranges::to_u128(start);
-        hi = ranges::to_u128(end);
-    }
     let start = bound(spec, "range_start", &cidr, f);
     let end = bound(spec, "range_end", &cidr, f);
     if let (Some(s), Some(e)) = (start, end)
@@ -237,14 +215,32 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
         f.deny(
             Rule::NadRangeBounds,
             format!("{}.range_end", spec.base),
-            msg::invalid(&e.to_string(), format!("is before range_start {s}")),
+            msg::invalid(
+                &e.to_string(),
+                format!(
+                    "is before range_start {s}: whereabouts would ignore it and hand out up to the end of the \
+                     range"
+                ),
+            ),
         );
     }
-    if let Some(s) = start {
-        lo = lo.max(ranges::to_u128(s));
-    }
-    if let Some(e) = end {
-        hi = hi.min(ranges::to_u128(e));
+    if range.span.is_some() {
+        // whereabouts takes both bounds from the start-end/prefix form and drops these
+        for (key, given) in [("range_start", start), ("range_end", end)] {
+            if let Some(ip) = given {
+                f.deny(
+                    Rule::NadRangeBounds,
+                    format!("{}.{key}", spec.base),
+                    msg::invalid(
+                        &ip.to_string(),
+                        format!(
+                            "whereabouts ignores {key} when the range is written as start-end/prefix ({text}): \
+                             put the bounds in the range, or write it as the CIDR {cidr}"
+                        ),
+                    ),
+                );
+            }
+        }
     }
     let excludes = excludes(spec, &cidr, f);
     let small = ranges::too_small(&cidr);
@@ -254,11 +250,12 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
             field.clone(),
             msg::invalid(
                 text,
-                "whereabouts cannot allocate from a /31, /32, /127 or /128; use at least a /30",
+                "whereabouts cannot allocate from a /31, /32, /127 or /128; use at least a /30 (or a /126)",
             ),
         );
     }
-    let usable = ranges::usable(&cidr, lo, hi, &excludes);
+    let alloc = ranges::allocatable(&range, start, end, &excludes);
+    let usable = alloc.count();
     if !small && usable == 0 && !excludes.is_empty() {
         f.deny(
             Rule::NadExclude,
@@ -268,7 +265,7 @@ fn whereabouts_range(ctx: &Ctx<'_>, spec: &RangeSpec<'_>, f: &mut Findings) -> O
     } else if !small {
         capacity(ctx, &field, text, usable, f);
     }
-    Some((Claim { field, text: text.to_owned(), net: cidr }, Allocatable { lo, hi, excludes }))
+    Some((Claim { field, text: text.to_owned(), net: cidr }, alloc))
 }
 
 fn bound(spec: &RangeSpec<'_>, key: &str, cidr: &IpNet, f: &mut Findings) -> Option<IpAddr> {
@@ -320,10 +317,13 @@ fn excludes(spec: &RangeSpec<'_>, cidr: &IpNet, f: &mut Findings) -> Vec<IpNet> 
         };
         match ranges::parse_cidr_or_ip(text) {
             None => f.deny(Rule::NadExclude, field, msg::invalid(text, "not a CIDR or an IP address")),
-            Some(net) if !cidr.contains(&net) => {
-                f.deny(Rule::NadExclude, field, msg::invalid(text, format!("outside the range {cidr}")))
+            Some(net) => {
+                if !cidr.contains(&net) {
+                    f.deny(Rule::NadExclude, field, msg::invalid(text, format!("outside the range {cidr}")));
+                }
+                // whereabouts skips every address of it that lies in the range all the same
+                out.push(net);
             }
-            Some(net) => out.push(net),
         }
     }
     out
@@ -379,7 +379,7 @@ fn gateway(
             msg::invalid(text, format!("outside every range ({})", nets.join(", "))),
         );
     };
-    if alloc[i].hands_out(&claims[i].net, gw) {
+    if alloc[i].hands_out(gw) {
         f.warn(
             Rule::NadGatewayAllocatable,
             field,

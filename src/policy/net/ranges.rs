@@ -94,51 +94,135 @@ pub fn parse_cidr_or_ip(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-/// How many addresses whereabouts can hand out between `lo` and `hi` of `cidr`, less the excluded ones.
+/// The addresses whereabouts hands out from one range entry, as disjoint spans in address order.
 ///
-/// IPv4 network and broadcast addresses are never handed out. The count saturates at `u128::MAX`
-/// (only `::/0` reaches it).
-pub fn usable(cidr: &IpNet, lo: u128, hi: u128, excludes: &[IpNet]) -> u128 {
-    let (net_lo, net_hi) = bounds(cidr);
-    let (mut lo, mut hi) = (lo.max(net_lo), hi.min(net_hi));
-    if matches!(cidr, IpNet::V4(_)) && cidr.prefix_len() < 31 {
-        lo = lo.max(net_lo + 1);
-        hi = hi.min(net_hi - 1);
+/// Built by [`allocatable`]; every rule and report that counts or places addresses asks this one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocatable {
+    net: IpNet,
+    /// Inclusive `(first, last)` spans, sorted, disjoint and not adjacent.
+    spans: Vec<(u128, u128)>,
+}
+
+impl Allocatable {
+    /// The network the range allocates from (host bits masked).
+    pub fn net(&self) -> IpNet {
+        self.net
     }
-    if lo > hi {
-        return 0;
+
+    /// The addresses handed out, as inclusive integer spans in address order.
+    pub fn spans(&self) -> &[(u128, u128)] {
+        &self.spans
     }
-    let total = span_len(lo, hi);
-    let mut cut: Vec<(u128, u128)> = excludes
+
+    /// How many addresses can be handed out: the most is 2^128 - 2 (`::/0`), so it never overflows.
+    pub fn count(&self) -> u128 {
+        self.spans.iter().map(|&(a, b)| b - a + 1).sum()
+    }
+
+    /// Whether whereabouts can hand `ip` out from this range.
+    pub fn hands_out(&self, ip: IpAddr) -> bool {
+        if ip.is_ipv4() != matches!(self.net, IpNet::V4(_)) {
+            return false;
+        }
+        let n = to_u128(ip);
+        let i = self.spans.partition_point(|&(_, last)| last < n);
+        self.spans.get(i).is_some_and(|&(first, _)| first <= n)
+    }
+}
+
+/// Which addresses whereabouts hands out from one range entry (`range`, or an `ipRanges` item) with its
+/// `range_start`, `range_end` and `exclude`, for both families alike.
+///
+/// Follows k8snetworkplumbingwg/whereabouts as of its allocator rework (PR #322, 2023: one set of rules
+/// for IPv4 and IPv6) and bare-address excludes (PR #365, 2023); older releases treated IPv6 differently:
+/// - `pkg/config` `LoadIPAMConfig`: the top-level `range` becomes the first `ipRanges` entry with the
+///   top-level `range_start`, `range_end` and `exclude`; a `START-END/PREFIX` range sets start and end
+///   itself, replacing any `range_start`/`range_end`; a CIDR's host bits are masked.
+/// - `pkg/iphelpers` `GetIPRange`: the walk runs from `FirstUsableIP` (network + 1) to `LastUsableIP`
+///   (all-ones address − 1) in both families; `HasUsableIPs` refuses /31, /32, /127 and /128 outright.
+///   `range_start` replaces the first address only when it lies between them, then `range_end` replaces
+///   the last only when it lies between that first address and the last: anything else is ignored.
+/// - `pkg/allocate` `IterateForAssignment`, `skipExcludedSubnets`, `parseExcludedRange`: each address
+///   inside an excluded network (a CIDR, or a bare address as /32 or /128) is skipped; an exclude of the
+///   other family never matches.
+///
+/// Not modelled: whereabouts' Go addresses treat IPv4-mapped IPv6 addresses (`::ffff:0:0/96`, which
+/// `nad-range-unroutable` refuses) as IPv4, and its walk wraps around past the family's all-ones address,
+/// which only a `/0` range excluding its last address reaches.
+pub fn allocatable(
+    range: &WhereaboutsRange,
+    range_start: Option<IpAddr>,
+    range_end: Option<IpAddr>,
+    exclude: &[IpNet],
+) -> Allocatable {
+    let net = range.cidr();
+    let mut spans = Vec::new();
+    if too_small(&net) {
+        return Allocatable { net, spans };
+    }
+    let (start, end) = match range.span {
+        Some((start, end)) => (Some(start), Some(end)),
+        None => (range_start, range_end),
+    };
+    let v4 = matches!(net, IpNet::V4(_));
+    // Go compares addresses in their 16-byte form: `::ffff:a.b.c.d` is the IPv4 address a.b.c.d
+    let same_family = |ip: IpAddr| {
+        let ip = ip.to_canonical();
+        (ip.is_ipv4() == v4).then(|| to_u128(ip))
+    };
+    let (network, all_ones) = bounds(&net);
+    let (mut first, mut last) = (network + 1, all_ones - 1);
+    if let Some(s) = start.and_then(same_family)
+        && (first..=last).contains(&s)
+    {
+        first = s;
+    }
+    if let Some(e) = end.and_then(same_family)
+        && (first..=last).contains(&e)
+    {
+        last = e;
+    }
+    let mut cut: Vec<(u128, u128)> = exclude
         .iter()
-        .filter(|e| e.max_prefix_len() == cidr.max_prefix_len())
-        .map(bounds)
+        .filter(|e| e.max_prefix_len() == net.max_prefix_len())
+        .map(|e| bounds(&e.trunc()))
         .filter_map(|(a, b)| {
-            let (a, b) = (a.max(lo), b.min(hi));
+            let (a, b) = (a.max(first), b.min(last));
             (a <= b).then_some((a, b))
         })
         .collect();
     cut.sort_unstable();
-    let mut excluded: u128 = 0;
-    let mut end: Option<u128> = None;
+    // `next` is the first address not yet handed out or skipped; it ends at most at last + 1 < 2^128
+    let mut next = first;
     for (a, b) in cut {
-        let a = match end {
-            Some(e) if a <= e => match e.checked_add(1) {
-                Some(next) => next,
-                None => continue,
-            },
-            _ => a,
-        };
-        if a <= b {
-            excluded = excluded.saturating_add(span_len(a, b));
+        if a > next {
+            spans.push((next, a - 1));
         }
-        end = Some(end.map_or(b, |e| e.max(b)));
+        next = next.max(b + 1);
     }
-    total.saturating_sub(excluded)
+    if next <= last {
+        spans.push((next, last));
+    }
+    Allocatable { net, spans }
 }
 
-fn span_len(lo: u128, hi: u128) -> u128 {
-    (hi - lo).saturating_add(1)
+/// Reads one range entry (`range`, or an `ipRanges` item) leniently, for reports on what is already
+/// stored: a bound or exclude that does not parse is left out, and an entry without a readable `range`
+/// gives `None`.
+pub fn read_entry(holder: &serde_json::Map<String, serde_json::Value>) -> Option<Allocatable> {
+    use serde_json::Value;
+    let range = parse_range(holder.get("range")?.as_str()?).ok()?;
+    let addr = |key: &str| holder.get(key).and_then(Value::as_str).and_then(|s| s.trim().parse().ok());
+    let exclude: Vec<IpNet> = holder
+        .get("exclude")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter_map(parse_cidr_or_ip)
+        .collect();
+    Some(allocatable(&range, addr("range_start"), addr("range_end"), &exclude))
 }
 
 #[cfg(test)]
@@ -149,11 +233,18 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn count(cidr: &str, excludes: &[&str]) -> u128 {
-        let c = net(cidr);
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// What whereabouts hands out from `range` with optional start, end and excludes.
+    fn alloc(range: &str, start: Option<&str>, end: Option<&str>, excludes: &[&str]) -> Allocatable {
         let ex: Vec<IpNet> = excludes.iter().map(|e| parse_cidr_or_ip(e).unwrap()).collect();
-        let (lo, hi) = bounds(&c);
-        usable(&c, lo, hi, &ex)
+        allocatable(&parse_range(range).unwrap(), start.map(ip), end.map(ip), &ex)
+    }
+
+    fn count(range: &str, excludes: &[&str]) -> u128 {
+        alloc(range, None, None, excludes).count()
     }
 
     #[test]
@@ -196,23 +287,82 @@ mod tests {
             count("192.168.99.0/24", &["192.168.99.0/28", "192.168.99.8/29", "192.168.99.1"]),
             254 - 15
         );
-        // excludes outside the range do not count
+        // excludes of other networks or the other family do not count; a wider one takes everything
         assert_eq!(count("192.168.99.0/24", &["10.0.0.0/8", "fd00::1"]), 254);
         assert_eq!(count("192.168.99.0/24", &["192.168.99.0/24"]), 0);
-        assert_eq!(count("fd00::/120", &[]), 256);
-        assert_eq!(count("::/0", &[]), u128::MAX);
-        // counts saturate at u128::MAX, one short of the 2^128 addresses of ::/0
-        assert_eq!(count("::/0", &["::/1"]), u128::MAX - (1u128 << 127));
+        assert_eq!(count("192.168.99.0/24", &["192.168.98.0/23"]), 0);
+        // an exclude with host bits is its whole network
+        assert_eq!(count("192.168.99.0/24", &["192.168.99.5/28"]), 254 - 15);
+        assert_eq!(count("::/0", &[]), u128::MAX - 1);
+        assert_eq!(count("::/0", &["::/1"]), (1u128 << 127) - 1);
     }
 
     #[test]
-    fn counts_within_start_and_end() {
-        let c = net("192.168.99.0/24");
-        let lo = to_u128("192.168.99.10".parse().unwrap());
-        let hi = to_u128("192.168.99.19".parse().unwrap());
-        assert_eq!(usable(&c, lo, hi, &[]), 10);
-        assert_eq!(usable(&c, lo, hi, &[net("192.168.99.15/32")]), 9);
-        assert_eq!(usable(&c, hi, lo, &[]), 0);
+    fn ipv6_leaves_out_the_first_and_the_all_ones_address_too() {
+        // whereabouts hands out fd00:99::1 to fd00:99::6 from a /125
+        let a = alloc("fd00:99::/125", None, None, &[]);
+        assert_eq!(a.count(), 6);
+        assert_eq!(a.spans(), [(to_u128(ip("fd00:99::1")), to_u128(ip("fd00:99::6")))]);
+        assert!(!a.hands_out(ip("fd00:99::")) && !a.hands_out(ip("fd00:99::7")));
+        assert!(a.hands_out(ip("fd00:99::1")) && a.hands_out(ip("fd00:99::6")));
+        assert_eq!(count("fd00::/120", &[]), 254);
+        assert_eq!(count("fd00::/126", &[]), 2);
+        assert_eq!(count("fd00::/64", &["fd00::/65"]), (1u128 << 63) - 1);
+        assert_eq!(count("fd00::10-fd00::1f/64", &[]), 16);
+    }
+
+    #[test]
+    fn too_small_networks_hand_out_nothing() {
+        for r in ["10.0.0.0/31", "10.0.0.1/32", "fd00::/127", "fd00::1/128"] {
+            assert_eq!(alloc(r, None, None, &[]).spans(), [], "{r}");
+        }
+    }
+
+    #[test]
+    fn start_and_end_are_used_only_between_the_first_and_last_usable_addresses() {
+        let r = "192.168.99.0/24";
+        assert_eq!(alloc(r, Some("192.168.99.10"), Some("192.168.99.19"), &[]).count(), 10);
+        assert_eq!(alloc(r, Some("192.168.99.10"), Some("192.168.99.19"), &["192.168.99.15"]).count(), 9);
+        // the network and broadcast addresses are ignored rather than clamped: same effect
+        assert_eq!(alloc(r, Some("192.168.99.0"), Some("192.168.99.255"), &[]).count(), 254);
+        // a start on the broadcast address is ignored, so everything is handed out
+        assert_eq!(alloc(r, Some("192.168.99.255"), None, &[]).count(), 254);
+        // an end before the start is ignored: from the start to the last usable address
+        assert_eq!(alloc(r, Some("192.168.99.200"), Some("192.168.99.100"), &[]).count(), 55);
+        // addresses outside the range or of the other family are ignored
+        assert_eq!(alloc(r, Some("10.0.0.1"), Some("fd00::1"), &[]).count(), 254);
+        // an IPv4-mapped IPv6 address is the IPv4 address, as in Go
+        assert_eq!(alloc(r, Some("::ffff:192.168.99.250"), None, &[]).count(), 5);
+        let v6 = "fd00:99::/125";
+        assert_eq!(alloc(v6, Some("fd00:99::"), Some("fd00:99::7"), &[]).count(), 6);
+        assert_eq!(alloc(v6, Some("fd00:99::3"), None, &[]).count(), 4);
+    }
+
+    #[test]
+    fn the_start_end_form_replaces_range_start_and_range_end() {
+        let a = alloc("192.168.99.10-192.168.99.19/24", Some("192.168.99.15"), Some("192.168.99.16"), &[]);
+        assert_eq!(a.count(), 10);
+        // its bounds follow the same rules: an end on the broadcast address is ignored
+        assert_eq!(count("192.168.99.250-192.168.99.255/24", &[]), 5);
+        assert_eq!(count("fd00:99::-fd00:99::7/125", &[]), 6);
+    }
+
+    #[test]
+    fn reads_entries_leniently() {
+        let entry = |s: &str| {
+            let v: serde_json::Value = serde_json::from_str(s).unwrap();
+            read_entry(v.as_object().unwrap()).map(|a| a.count())
+        };
+        assert_eq!(
+            entry(
+                r#"{"range":"192.168.99.0/24","range_start":" 192.168.99.10 ","range_end":"192.168.99.19",
+                "exclude":["192.168.99.15/32","nonsense",7]}"#
+            ),
+            Some(9)
+        );
+        assert_eq!(entry(r#"{"range":"fd00:99::/125","range_start":"nonsense"}"#), Some(6));
+        assert_eq!(entry(r#"{"range":"nope"}"#), None);
+        assert_eq!(entry(r#"{"range_start":"192.168.99.10"}"#), None);
     }
 
     #[test]
