@@ -4,6 +4,8 @@
 
 #[path = "../common/mod.rs"]
 pub mod common;
+pub mod crds;
+pub mod envtest;
 pub mod fake_apiserver;
 pub mod schemas;
 

@@ -120,6 +120,35 @@ pub fn nad_v1() -> Value {
     )
 }
 
+/// The NodeNetworkState schema (nmstate.io/v1beta1): everything lives in `status`, written by the
+/// handler through the status subresource; `currentState` is nmstate's own document, kept whole.
+pub fn nns_v1beta1() -> Value {
+    let status = object(json!({
+        "currentState": preserved(),
+        "lastSuccessfulUpdateTime": {"type": "string"},
+        "handlerNmstateVersion": {"type": "string"},
+    }));
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "status": status}),
+    )
+}
+
+/// The NodeNetworkConfigurationPolicy schema (v1 and v1beta1 alike): `desiredState` is nmstate's
+/// own document, kept whole.
+pub fn nncp() -> Value {
+    let spec = object(json!({
+        "capture": {"type": "object", "additionalProperties": {"type": "string"}},
+        "desiredState": preserved(),
+        "maxUnavailable": {"x-kubernetes-int-or-string": true},
+        "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
+    }));
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "spec": spec, "status": preserved()}),
+    )
+}
+
 /// Removes what the schema does not know from an object (its root keeps apiVersion, kind, metadata).
 pub fn prune(object: &mut Value, schema: &Value) {
     prune_at(object, Some(schema), true);
