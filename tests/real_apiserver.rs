@@ -25,7 +25,8 @@ use support::{
     PATIENCE,
     common::repo,
     crds,
-    envtest::{Assets, Envtest, Guarded, Out, free_port, kubectl},
+    envtest::{Assets, Envtest, Guarded, Out, free_port},
+    fake_apiserver::{self, FakeApiServer},
     schemas::HcoRelease,
 };
 use tokio::sync::{OnceCell, RwLock};
@@ -354,4 +355,246 @@ async fn the_seed_nad_and_hyperconverged_are_admitted_unchanged() {
         (config["master"].as_str(), config["ipam"]["range"].as_str()),
         (Some("bond2"), Some("192.168.99.0/24"))
     );
+}
+
+#[tokio::test]
+async fn a_migration_nad_outside_the_migration_namespace_is_denied() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let out = s.apply_file("examples/broken/nad-in-wrong-namespace.yaml", &[]).await;
+    let m = denied_by(&out, ELSEWHERE);
+    assert!(m.contains("metadata.namespace") && m.contains("openshift-cnv"), "{m}");
+    assert!(s.get("network-attachment-definitions", Some("default"), "migration-net").await.is_none());
+}
+
+#[tokio::test]
+async fn overlapping_ranges_are_denied_whichever_nad_comes_second() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    must(s.kubectl(&["create", "namespace", "tenant-overlap"]).await, "namespace");
+    // a tenant network on half of the migration subnet
+    let out = s.apply(&nad("tenant-overlap", "blue", "macvlan", whereabouts("192.168.99.128/25")), &[]).await;
+    let m = denied_by(&out, ELSEWHERE);
+    assert!(m.contains("192.168.99.0/24") && m.contains("openshift-cnv/migration-bridge"), "{m}");
+    assert!(s.get("network-attachment-definitions", Some("tenant-overlap"), "blue").await.is_none());
+    // the other way round: a tenant network first, then a migration NAD over it
+    let out = s.apply(&nad("tenant-overlap", "green", "macvlan", whereabouts("10.77.0.0/24")), &[]).await;
+    assert!(out.ok && out.stdout.contains("created"), "{out:?}");
+    let wide = nad(NS, "migration-wide", "macvlan", whereabouts("10.77.0.0/16"));
+    // the view learns of green from its watch a moment later
+    s.until("the view to see tenant-overlap/green", || async {
+        s.apply(&wide, &["--dry-run=server"]).await.stderr.contains("denied the request").then_some(())
+    })
+    .await;
+    let m = denied_by(&s.apply(&wide, &[]).await, IN_NS);
+    assert!(m.contains("10.77.0.0/24") && m.contains("tenant-overlap/green"), "{m}");
+    assert!(s.get("network-attachment-definitions", Some(NS), "migration-wide").await.is_none());
+}
+
+#[tokio::test]
+async fn a_migration_nad_with_another_plugin_or_ipam_is_denied() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    for (file, name, expect) in [
+        ("examples/broken/nad-bridge-plugin.yaml", "migration-linux-bridge", "macvlan"),
+        ("examples/broken/nad-host-local-ipam.yaml", "migration-host-local", "whereabouts"),
+    ] {
+        let m = denied_by(&s.apply_file(file, &[]).await, IN_NS);
+        assert!(m.contains(expect), "{file}: {m}");
+        assert!(s.get("network-attachment-definitions", Some(NS), name).await.is_none(), "{file}");
+    }
+}
+
+#[tokio::test]
+async fn deleting_the_nad_the_hyperconverged_uses_is_denied() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let delete = ["delete", "network-attachment-definitions", "-n", NS, "migration-bridge"];
+    let m = denied_by(&s.kubectl(&delete).await, IN_NS);
+    assert!(m.contains(HC), "{m}");
+    assert!(s.get("network-attachment-definitions", Some(NS), "migration-bridge").await.is_some());
+}
+
+#[tokio::test]
+async fn hyperconverged_numbers_are_judged_and_defaults_kept() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let m = denied_by(&s.apply_file("examples/broken/hco-negative-timeout.yaml", &[]).await, IN_NS);
+    assert!(m.contains("spec.liveMigrationConfig.completionTimeoutPerGiB"), "{m}");
+    let patch = r#"{"spec":{"liveMigrationConfig":{"parallelMigrationsPerCluster":0}}}"#;
+    let args =
+        ["patch", "hyperconvergeds.v1beta1.hco.kubevirt.io", "-n", NS, HC, "--type=merge", "-p", patch];
+    let m = denied_by(&s.kubectl(&args).await, IN_NS);
+    assert!(m.contains("spec.liveMigrationConfig.parallelMigrationsPerCluster"), "{m}");
+    assert_eq!(s.hc_v1beta1().await["spec"]["liveMigrationConfig"]["completionTimeoutPerGiB"], 800);
+
+    // the defaults: a HyperConverged naming only what it wants elsewhere than the migration namespace
+    must(s.kubectl(&["create", "namespace", "hc-defaults"]).await, "namespace");
+    let patched = [("kind", "HyperConverged"), ("webhook", "mutate"), ("verdict", "patched")];
+    let before = s.admissions(&patched).await;
+    let hc = json!({"apiVersion": "hco.kubevirt.io/v1beta1", "kind": "HyperConverged",
+                    "metadata": {"name": HC, "namespace": "hc-defaults"},
+                    "spec": {"liveMigrationConfig": {"progressTimeout": 300}}});
+    let out = s.apply(&hc.to_string(), &[]).await;
+    assert!(out.ok, "{out:?}");
+    let stored = s.get("hyperconvergeds.v1beta1.hco.kubevirt.io", Some("hc-defaults"), HC).await.unwrap();
+    let lm = &stored["spec"]["liveMigrationConfig"];
+    // what the user wrote is kept; the CRD's schema defaults fill the rest before mutating admission
+    // runs, so mignet's defaults patch has nothing left to add
+    assert_eq!(lm["progressTimeout"], 300, "{stored}");
+    let numbers =
+        ["completionTimeoutPerGiB", "parallelMigrationsPerCluster", "parallelOutboundMigrationsPerNode"]
+            .map(|k| lm[k].as_i64());
+    assert_eq!(numbers, [Some(150), Some(5), Some(2)], "{stored}");
+    assert_eq!(s.admissions(&patched).await, before, "no patch on top of the CRD defaults");
+}
+
+#[tokio::test]
+async fn a_v1_layout_write_over_the_v1beta1_hyperconverged_is_denied() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    // the reads through both versions reach the view
+    s.until("the view to read the HyperConverged", || async {
+        let (_, body) = s.mignet_get("/readyz?verbose").await?;
+        body.contains("hyperconvergeds").then_some(())
+    })
+    .await;
+    let patch = r#"{"spec":{"virtualization":{"liveMigrationConfig":{"progressTimeout":200}}}}"#;
+    for resource in ["hyperconvergeds.v1.hco.kubevirt.io", "hco"] {
+        let args = ["patch", resource, "-n", NS, HC, "--type=merge", "-p", patch];
+        let m = denied_by(&s.kubectl(&args).await, IN_NS);
+        assert!(
+            m.contains("spec.virtualization")
+                && m.contains("network \"migration-bridge\"")
+                && m.contains("hyperconvergeds.v1beta1.hco.kubevirt.io"),
+            "{resource}: {m}"
+        );
+    }
+    // the v1 layout labelled v1beta1: kubectl asks for strict field validation, and the API server
+    // itself refuses the fields v1beta1 does not know before any webhook sees them
+    let out = s.apply_file("examples/broken/hco-v1-layout-sent-as-v1beta1.yaml", &[]).await;
+    assert!(!out.ok && out.stderr.contains("unknown field \"spec.virtualization\""), "{out:?}");
+    let lm = &s.hc_v1beta1().await["spec"]["liveMigrationConfig"];
+    assert_eq!(
+        (lm["network"].as_str(), lm["progressTimeout"].as_i64()),
+        (Some("migration-bridge"), Some(150))
+    );
+    // the same change through v1beta1 is an ordinary update
+    let patch = r#"{"spec":{"liveMigrationConfig":{"progressTimeout":200}}}"#;
+    let args = [
+        "patch",
+        "hyperconvergeds.v1beta1.hco.kubevirt.io",
+        "-n",
+        NS,
+        HC,
+        "--type=merge",
+        "-p",
+        patch,
+        "--dry-run=server",
+    ];
+    let out = s.kubectl(&args).await;
+    assert!(out.ok && out.stdout.contains("patched"), "{out:?}");
+}
+
+#[tokio::test]
+async fn an_nncp_removing_the_migration_bond_is_denied() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let m = denied_by(&s.apply_file("tests/host/nncp-remove-bond2.yaml", &[]).await, NNCP);
+    assert!(
+        m.contains("\"bond2\" is the live-migration master") && m.contains("node-a, node-b, node-c"),
+        "{m}"
+    );
+    assert!(s.get("nodenetworkconfigurationpolicies", None, "bond2-absent").await.is_none());
+    // the same change written through v1, the stored version
+    let v1 = std::fs::read_to_string(repo("tests/host/nncp-remove-bond2.yaml"))
+        .unwrap()
+        .replace("nmstate.io/v1beta1", "nmstate.io/v1");
+    denied_by(&s.apply(&v1, &[]).await, NNCP);
+    // a policy that keeps bond2 is admitted
+    let out = s.apply_file("tests/host/nncp-bond2.yaml", &["--dry-run=server"]).await;
+    assert!(out.ok, "{out:?}");
+}
+
+#[tokio::test]
+async fn server_side_dry_runs_get_the_same_verdicts_and_store_nothing() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let out = s.apply_file("examples/broken/nad-host-local-ipam.yaml", &["--dry-run=server"]).await;
+    assert!(denied_by(&out, IN_NS).contains("whereabouts"));
+    let out = s
+        .kubectl(&[
+            "delete",
+            "network-attachment-definitions",
+            "-n",
+            NS,
+            "migration-bridge",
+            "--dry-run=server",
+        ])
+        .await;
+    denied_by(&out, IN_NS);
+    let fine = nad(NS, "migration-spare", "macvlan", whereabouts("192.168.120.0/24"));
+    let out = s.apply(&fine, &["--dry-run=server"]).await;
+    assert!(out.ok && out.stdout.contains("(server dry run)"), "{out:?}");
+    assert!(s.get("network-attachment-definitions", Some(NS), "migration-spare").await.is_none());
+}
+
+#[tokio::test]
+async fn the_guard_holds_across_an_api_server_restart() {
+    let Some(s) = suite().await else { return };
+    let _alone = EXCLUSIVE.write().await;
+    s.env.restart_apiserver(Duration::from_secs(2)).await;
+    s.wait_mignet_ready().await;
+    // mignet's watches resumed: a write after the restart reaches the view
+    must(s.kubectl(&["create", "namespace", "tenant-restart"]).await, "namespace");
+    let out = s.apply(&nad("tenant-restart", "red", "macvlan", whereabouts("10.66.0.0/24")), &[]).await;
+    assert!(out.ok, "{out:?}");
+    let wide = nad(NS, "migration-after-restart", "macvlan", whereabouts("10.66.0.0/16"));
+    s.until("the view to see tenant-restart/red", || async {
+        s.apply(&wide, &["--dry-run=server"]).await.stderr.contains("tenant-restart/red").then_some(())
+    })
+    .await;
+    // and what it knew before still guards
+    let delete = ["delete", "network-attachment-definitions", "-n", NS, "migration-bridge"];
+    denied_by(&s.kubectl(&delete).await, IN_NS);
+    let patch = r#"{"spec":{"virtualization":{"liveMigrationConfig":{"progressTimeout":200}}}}"#;
+    let args = ["patch", "hco", "-n", NS, HC, "--type=merge", "-p", patch];
+    denied_by(&s.kubectl(&args).await, IN_NS);
+    assert_eq!(s.hc_v1beta1().await["spec"]["liveMigrationConfig"]["network"], "migration-bridge");
+}
+
+/// The fake API server's model of how a HyperConverged is stored and read, checked against the real
+/// one: a write through v1beta1, reads through both versions, a merge patch through v1, reads again.
+#[tokio::test]
+async fn the_fake_api_server_stores_and_reads_hyperconvergeds_as_the_real_one_does() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let fake = FakeApiServer::start(fake_apiserver::openshift_with(HcoRelease::V1_18)).await;
+    must(s.kubectl(&["create", "namespace", "fidelity"]).await, "namespace");
+    let hc = json!({"apiVersion": "hco.kubevirt.io/v1beta1", "kind": "HyperConverged",
+                    "metadata": {"name": HC, "namespace": "fidelity"},
+                    "spec": {"liveMigrationConfig": {"progressTimeout": 300}, "featureGates": {"downwardMetrics": true}}});
+    must(s.apply(&hc.to_string(), &[]).await, "HyperConverged");
+    fake.apply(hc);
+    let fake = &fake;
+    let compare = |when: &'static str| async move {
+        for version in ["v1beta1", "v1"] {
+            let real = s
+                .get(&format!("hyperconvergeds.{version}.hco.kubevirt.io"), Some("fidelity"), HC)
+                .await
+                .unwrap();
+            let imitated = fake.get(&format!("hco.kubevirt.io/{version}"), "fidelity", HC).unwrap();
+            assert_eq!(imitated["spec"], real["spec"], "{when}, read through {version}");
+            assert_eq!(imitated["apiVersion"], real["apiVersion"], "{when}, read through {version}");
+        }
+    };
+    compare("written through v1beta1").await;
+
+    let patch = json!({"spec": {"virtualization": {"liveMigrationConfig": {"progressTimeout": 200}}}});
+    let args = ["patch", "hyperconvergeds.v1.hco.kubevirt.io", "-n", "fidelity", HC, "--type=merge", "-p"];
+    must(s.kubectl(&[&args[..], &[patch.to_string().as_str()]].concat()).await, "v1 patch");
+    let mut through_v1 = fake.get("hco.kubevirt.io/v1", "fidelity", HC).unwrap();
+    json_patch::merge(&mut through_v1, &patch);
+    fake.apply(through_v1);
+    compare("patched through v1").await;
 }

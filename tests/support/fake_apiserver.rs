@@ -30,7 +30,9 @@
 //! - a read (get, list, watch) through V applies the defaults of the version the object is stored in,
 //!   relabels it V and prunes it with V's schema: read through the other version, an HCO object loses
 //!   its live-migration settings (what `../shared` captured from a real kube-apiserver v1.36);
-//! - types are checked on write with a 422 as the real server would (`spec.config` must be a string);
+//! - types are checked on write with a 422 as the real server would (`spec.config` must be a string),
+//!   ratcheted on update: a value unchanged from the stored object read through the same version is
+//!   not re-checked (CRD validation ratcheting, on since Kubernetes 1.33);
 //! - the status subresource: a write of the main resource keeps the stored status, a status write keeps
 //!   everything else; `metadata.generation` moves with spec changes;
 //! - `managedFields`: one entry per manager and subresource, with the apiVersion written through;
@@ -456,7 +458,8 @@ impl FakeApiServer {
             return Err(format!("{} is not served", api_version(r.group, version)));
         }
         if let Some(schema) = r.schema(version) {
-            if let Some(e) = schemas::type_error(&object, schema) {
+            let before = r.objects.get(&object_key(&object)).map(|o| r.read(o, version));
+            if let Some(e) = schemas::type_error_ratcheted(&object, schema, before.as_ref()) {
                 return Err(format!("{} \"{}\" is invalid: {e}", r.kind, object_key(&object).1));
             }
             schemas::prune(&mut object, schema);

@@ -224,10 +224,21 @@ pub fn default(x: &mut Value, s: &Value) {
 
 /// The first value whose type the schema contradicts, as kube-apiserver's 422 names it.
 pub fn type_error(x: &Value, s: &Value) -> Option<String> {
-    type_error_at(x, s, "")
+    type_error_at(x, s, None, "")
 }
 
-fn type_error_at(x: &Value, s: &Value, path: &str) -> Option<String> {
+/// [`type_error`] for an update, ratcheted as kube-apiserver does (CRD validation ratcheting, on by
+/// default since 1.33): a value equal to the one at the same path of `old` (the stored object read
+/// through the same version) is not re-validated, so an update may keep what the schema no longer
+/// accepts, e.g. v1beta1's `featureGates` object read through v1, whose schema wants a list.
+pub fn type_error_ratcheted(x: &Value, s: &Value, old: Option<&Value>) -> Option<String> {
+    type_error_at(x, s, old, "")
+}
+
+fn type_error_at(x: &Value, s: &Value, old: Option<&Value>, path: &str) -> Option<String> {
+    if old == Some(x) {
+        return None;
+    }
     let ok = match s["type"].as_str() {
         Some("string") => x.is_string(),
         Some("integer") => x.is_i64() || x.is_u64(),
@@ -254,8 +265,10 @@ fn type_error_at(x: &Value, s: &Value, path: &str) -> Option<String> {
     match x {
         Value::Object(map) => {
             let props = s["properties"].as_object().cloned().unwrap_or_else(Map::new);
-            map.iter()
-                .find_map(|(k, v)| props.get(k).and_then(|p| type_error_at(v, p, &format!("{path}.{k}"))))
+            map.iter().find_map(|(k, v)| {
+                let was = old.and_then(|o| o.get(k));
+                props.get(k).and_then(|p| type_error_at(v, p, was, &format!("{path}.{k}")))
+            })
         }
         _ => None,
     }
@@ -304,6 +317,17 @@ mod tests {
             json!({"apiVersion": "x", "kind": "y", "metadata": {"a": 1},
                              "spec": {"infra": {"anything": {"goes": true}}}, "status": {"s": 1}})
         );
+    }
+
+    #[test]
+    fn an_update_may_keep_a_value_its_schema_no_longer_accepts() {
+        let v1 = hco_v1(HcoRelease::V1_18);
+        let old = json!({"spec": {"featureGates": {}}});
+        let kept = json!({"spec": {"featureGates": {}, "virtualization": {}}});
+        assert_eq!(type_error_ratcheted(&kept, &v1, Some(&old)), None);
+        let changed = json!({"spec": {"featureGates": {"a": true}}});
+        assert!(type_error_ratcheted(&changed, &v1, Some(&old)).unwrap().contains("spec.featureGates"));
+        assert!(type_error(&kept, &v1).is_some(), "a create is checked whole");
     }
 
     #[test]
