@@ -31,11 +31,12 @@ pub const ASSETS: &str = "KUBEBUILDER_ASSETS";
 /// The admin's static bearer token (in `--token-auth-file`, group `system:masters`).
 const ADMIN_TOKEN: &str = "envtest-admin-token";
 
-/// Runs "$@" in the background and stops it when stdin (the test process's pipe) closes.
+/// Runs "$@" in the background and stops it when stdin (the test process's pipe) closes, with the
+/// signal named on the line read, if any (TERM otherwise).
 const WATCHDOG: &str = r#""$@" &
 child=$!
-read -r _ || true
-kill "$child" 2>/dev/null
+read -r signal || true
+kill -s "${signal:-TERM}" "$child" 2>/dev/null
 wait "$child""#;
 
 /// Where the binaries are, or why the suite cannot run.
@@ -115,6 +116,15 @@ impl Guarded {
     /// Stops the process and waits for it to end.
     pub fn stop(&mut self) {
         drop(self.stdin.take());
+        let _ = self.wrapper.wait();
+    }
+
+    /// Kills the process at once (SIGKILL: a crash, no graceful shutdown) and waits for it to end.
+    pub fn kill(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(b"KILL\n");
+        }
         let _ = self.wrapper.wait();
     }
 
@@ -266,9 +276,9 @@ impl Envtest {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    /// Stops kube-apiserver (etcd keeps running), waits `down`, starts it again and waits until ready.
+    /// Kills kube-apiserver (etcd keeps running), waits `down`, starts it again and waits until ready.
     pub async fn restart_apiserver(&self, down: Duration) {
-        self.apiserver.lock().unwrap().stop();
+        self.apiserver.lock().unwrap().kill();
         tokio::time::sleep(down).await;
         let guarded =
             Guarded::spawn(&self.apiserver_bin, &self.apiserver_args, &self.dir.join("apiserver.log"));
