@@ -598,3 +598,27 @@ async fn the_fake_api_server_stores_and_reads_hyperconvergeds_as_the_real_one_do
     fake.apply(through_v1);
     compare("patched through v1").await;
 }
+
+/// The fake API server's 422 for a NAD whose `spec.config` is not a string, checked against the real one.
+#[tokio::test]
+async fn the_fake_api_server_refuses_a_nad_config_of_the_wrong_type_as_the_real_one_does() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let fake = FakeApiServer::start(fake_apiserver::openshift()).await;
+    let bad = json!({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+                     "metadata": {"name": "config-object", "namespace": "default"},
+                     "spec": {"config": {"type": "macvlan"}}});
+    // the Status message as the server words it, without strict field validation (kubectl's default
+    // asks for it; kube-rs clients do not)
+    let uri = "/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions";
+    let out = s.env.kubectl(&["create", "--raw", uri, "-f", "-"], Some(&bad.to_string())).await;
+    let imitated = fake.try_apply(bad).unwrap_err();
+    let imitated =
+        imitated.strip_prefix("NetworkAttachmentDefinition.k8s.cni.cncf.io \"config-object\" is invalid: ");
+    let real = out
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("The NetworkAttachmentDefinition \"config-object\" is invalid: "));
+    assert!(!out.ok && real.is_some(), "{out:?}");
+    assert_eq!(imitated, real);
+}

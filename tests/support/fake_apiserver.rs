@@ -460,7 +460,7 @@ impl FakeApiServer {
         if let Some(schema) = r.schema(version) {
             let before = r.objects.get(&object_key(&object)).map(|o| r.read(o, version));
             if let Some(e) = schemas::type_error_ratcheted(&object, schema, before.as_ref()) {
-                return Err(format!("{} \"{}\" is invalid: {e}", r.kind, object_key(&object).1));
+                return Err(format!("{}.{} \"{}\" is invalid: {e}", r.kind, r.group, object_key(&object).1));
             }
             schemas::prune(&mut object, schema);
             schemas::default(&mut object, schema);

@@ -256,10 +256,9 @@ fn type_error_at(x: &Value, s: &Value, old: Option<&Value>, path: &str) -> Optio
             Value::Bool(_) => "boolean",
             _ => "number",
         };
+        let path = path.trim_start_matches('.');
         return Some(format!(
-            "{}: Invalid value: \"{got}\": {}: Invalid value: \"{got}\": must be of type {want}",
-            path.trim_start_matches('.'),
-            path.trim_start_matches('.')
+            "{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\""
         ));
     }
     match x {
