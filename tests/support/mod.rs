@@ -7,6 +7,7 @@ pub mod common;
 pub mod crds;
 pub mod envtest;
 pub mod fake_apiserver;
+pub mod installed;
 pub mod schemas;
 
 use std::{
