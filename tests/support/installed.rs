@@ -61,7 +61,7 @@ pub async fn suite(
                     "CI=true but the real-API-server tests cannot run: {why}"
                 );
                 // past the test harness's capture: one line in every `cargo test` output
-                let _ = writeln!(std::io::stderr(), "real_apiserver: all cases skipped: {why}");
+                let _ = writeln!(std::io::stderr(), "real-API-server tests skipped: {why}");
                 None
             }
         }
