@@ -136,7 +136,13 @@ impl Guarded {
 
 /// A free loopback port (bound and released; the processes bind it right after).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct free loopback ports (all held until every one is chosen).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 /// A kube-apiserver with its etcd.
@@ -166,6 +172,7 @@ impl Envtest {
     /// Starts etcd and kube-apiserver from `assets` in a fresh temporary folder and waits until the
     /// API server is ready.
     pub async fn start(apiserver: &Path, etcd: &Path) -> Envtest {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::Builder::new().prefix("mignet-envtest-").tempdir().unwrap().keep();
         // removes the folder once the test binary is gone and the servers with it
         let janitor = Guarded::janitor(&dir);
@@ -181,7 +188,7 @@ impl Envtest {
         )
         .unwrap();
 
-        let (client, peer, secure) = (free_port(), free_port(), free_port());
+        let [client, peer, secure] = free_ports();
         let etcd_url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let d = |p: &str| dir.join(p).into_os_string();
@@ -200,7 +207,8 @@ impl Envtest {
             format!("default={peer_url}").into(),
             "--unsafe-no-fsync".into(),
         ];
-        let etcd = Guarded::spawn(etcd, &etcd_args, &dir.join("etcd.log"));
+        let mut etcd = Guarded::spawn(etcd, &etcd_args, &dir.join("etcd.log"));
+        wait_etcd(&mut etcd, &etcd_url, &dir).await;
 
         let flag = |k: &str, v: OsString| {
             let mut f = OsString::from(format!("--{k}="));
@@ -249,7 +257,6 @@ impl Envtest {
 
     /// Waits until `/readyz` answers 200; panics with the end of the API server's log after [`PATIENCE`] x 2.
     pub async fn wait_ready(&self) {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let ca = reqwest::Certificate::from_pem(&fs::read(&self.ca).unwrap()).unwrap();
         let client =
             reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(5)).build().unwrap();
@@ -262,8 +269,9 @@ impl Envtest {
             let exited = self.apiserver.lock().unwrap().exited();
             assert!(
                 !exited && tokio::time::Instant::now() < deadline,
-                "kube-apiserver not ready (exited: {exited}); its log ends:\n{}",
-                self.log_tail("apiserver.log")
+                "kube-apiserver not ready (exited: {exited}); its log ends:\n{}\netcd's log ends:\n{}",
+                self.log_tail("apiserver.log"),
+                self.log_tail("etcd.log")
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -271,9 +279,7 @@ impl Envtest {
 
     /// The last lines of one of the servers' logs, for failure messages.
     pub fn log_tail(&self, name: &str) -> String {
-        let text = fs::read_to_string(self.dir.join(name)).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        log_tail(&self.dir.join(name))
     }
 
     /// Kills kube-apiserver (etcd keeps running), waits `down`, starts it again and waits until ready.
@@ -296,6 +302,31 @@ impl Envtest {
         let path = self.dir.join(format!("{name}.kubeconfig"));
         write_kubeconfig(&path, &self.url, &self.ca, token);
         path
+    }
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// Waits until etcd answers `/health`, so that kube-apiserver starts against a listening etcd.
+async fn wait_etcd(etcd: &mut Guarded, url: &str, dir: &Path) {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let answer = client.get(format!("{url}/health")).send().await;
+        if answer.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        let exited = etcd.exited();
+        assert!(
+            !exited && tokio::time::Instant::now() < deadline,
+            "etcd not healthy at {url} (exited: {exited}); its log ends:\n{}",
+            log_tail(&dir.join("etcd.log"))
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -144,13 +144,25 @@ impl Suite {
             .await;
 
         for object in seed {
-            let out = match object {
-                Seed::File(file) => suite.apply_file(file, &[]).await,
-                Seed::Object(object) => suite.apply(&object.to_string(), &[]).await,
-            };
+            // the view learns of the seed written just before from its watch, a moment later: until
+            // then a HyperConverged naming that NAD is denied as naming a missing one
+            suite
+                .until("the view to see the seed written before", || async {
+                    let out = suite.apply_seed(object, &["--dry-run=server"]).await;
+                    (!out.stderr.contains("Not found")).then_some(())
+                })
+                .await;
+            let out = suite.apply_seed(object, &[]).await;
             assert!(out.ok && out.stdout.contains("created") && out.stderr.is_empty(), "{object:?}: {out:?}");
         }
         suite
+    }
+
+    async fn apply_seed(&self, seed: &Seed, extra: &[&str]) -> Out {
+        match seed {
+            Seed::File(file) => self.apply_file(file, extra).await,
+            Seed::Object(object) => self.apply(&object.to_string(), extra).await,
+        }
     }
 
     /// Polls `check` until it yields a value; panics naming `what` (with mignet's log) after [`PATIENCE`].
