@@ -84,6 +84,21 @@ impl Suite {
         must(env.kubectl(&["create", "namespace", NS], None).await, "namespace openshift-cnv");
         must(env.kubectl(&["apply", "-k", &repo("manifests/rbac")], None).await, "manifests/rbac");
         seed_hosts(&env).await;
+        // the API server's authorizer learns of the new binding from its own watch, a moment later
+        let sa = "--as=system:serviceaccount:mignet-system:mignet";
+        for resource in
+            ["nodes", "network-attachment-definitions.k8s.cni.cncf.io", "hyperconvergeds.hco.kubevirt.io"]
+        {
+            let can = ["auth", "can-i", "watch", resource, "--all-namespaces", sa];
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            while env.kubectl(&can, None).await.stdout.trim() != "yes" {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "manifests/rbac never lets mignet watch {resource}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
 
         // mignet as deployed: its own ServiceAccount, nothing more
         let token = must(
@@ -122,6 +137,9 @@ impl Suite {
             mignet_log,
         };
         suite.wait_mignet_ready().await;
+        // ready means every watch listed: with its own ServiceAccount's token, not one was refused
+        let log = suite.mignet_log();
+        assert!(!log.contains("403") && !log.to_lowercase().contains("forbidden"), "{log}");
 
         // the webhook registrations as `make dev-manifests` renders them, pointed at this mignet
         let rendered = suite.env.dir.join("dev-manifests.yaml");
@@ -186,9 +204,14 @@ impl Suite {
     }
 
     pub fn mignet_log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.mignet_log).unwrap_or_default();
+        let text = self.mignet_log();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Everything mignet serve logged so far (JSON lines).
+    pub fn mignet_log(&self) -> String {
+        std::fs::read_to_string(&self.mignet_log).unwrap_or_default()
     }
 
     pub fn client(&self) -> reqwest::Client {
