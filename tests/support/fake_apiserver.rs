@@ -17,7 +17,9 @@
 //!   older than the last [`FakeApiServer::compact`];
 //! - faults: [`FakeApiServer::drop_watches`] cuts every watch connection without ending the chunked
 //!   body; [`FakeApiServer::set_unavailable`] is an outage at the TCP level (a front proxy cuts every
-//!   open connection and closes every new one), as when the API server is down.
+//!   open connection and closes every new one), as when the API server is down;
+//!   [`FakeApiServer::set_starting`] answers as a restarted kube-apiserver does before its caches
+//!   sync (discovery 503, lists and watches 403 Forbidden).
 //!
 //! Custom resources are stored as kube-apiserver's apiextensions stores them, which is what decides
 //! what a watcher sees:
@@ -328,6 +330,8 @@ struct Shared {
     open_watches: Mutex<usize>,
     /// While set, the front proxy closes connections.
     down: watch::Sender<bool>,
+    /// While set, requests are refused as by a kube-apiserver whose caches have not synced.
+    starting: std::sync::atomic::AtomicBool,
     /// How often a watch that allows bookmarks gets one (kube-apiserver: about a minute).
     bookmark_millis: std::sync::atomic::AtomicU64,
 }
@@ -384,6 +388,7 @@ impl FakeApiServer {
             requests: Mutex::new(Vec::new()),
             open_watches: Mutex::new(0),
             down: watch::channel(false).0,
+            starting: std::sync::atomic::AtomicBool::new(false),
             bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -636,6 +641,13 @@ impl FakeApiServer {
         self.shared.cut.send_modify(|n| *n += 1);
     }
 
+    /// While set, the API server answers as a restarted kube-apiserver does in its first seconds,
+    /// before its informers have synced (seen on a real one): discovery `503 ServiceUnavailable`, and
+    /// every list and watch `403 Forbidden`, its RBAC authorizer having no roles yet.
+    pub fn set_starting(&self, starting: bool) {
+        self.shared.starting.store(starting, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// While set, the API server is down: open connections are cut and new ones closed at once.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.shared.down.send_replace(unavailable);
@@ -788,6 +800,21 @@ async fn handle(
     }
     let params: HashMap<String, String> = params.into_iter().collect();
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    if shared.starting.load(std::sync::atomic::Ordering::SeqCst) {
+        return match segments.as_slice() {
+            ["api"] | ["apis"] | ["api", "v1"] | ["apis", _, _] => {
+                status(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+            }
+            [.., plural] => status(
+                403,
+                "Forbidden",
+                &format!(
+                    "{plural} is forbidden: User \"fake\" cannot list resource \"{plural}\" at the cluster scope"
+                ),
+            ),
+            [] => not_found(),
+        };
+    }
     let meta_only = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
