@@ -345,3 +345,44 @@ async fn the_fake_api_server_refuses_a_nad_config_of_the_wrong_type_as_the_real_
     assert!(!out.ok && real.is_some(), "{out:?}");
     assert_eq!(imitated, real);
 }
+
+/// The fake API server's status subresource, checked against the real one on a NodeNetworkState:
+/// a create drops `status`, a status write sets only it, a write of the object keeps it, and only
+/// spec changes move `metadata.generation`.
+#[tokio::test]
+async fn the_fake_api_server_keeps_status_apart_as_the_real_one_does() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let fake = FakeApiServer::start(fake_apiserver::openshift_with_nmstate(HcoRelease::V1_18)).await;
+    let name = "fidelity-node";
+    let nns = |labels: Value, status: Value| {
+        json!({"apiVersion": "nmstate.io/v1beta1", "kind": "NodeNetworkState",
+               "metadata": {"name": name, "labels": labels}, "status": status})
+    };
+    let state = |iface: &str| json!({"currentState": {"interfaces": [{"name": iface, "type": "bond", "state": "up"}]}});
+    let compare = |when: &'static str| {
+        let fake = &fake;
+        async move {
+            let real = s.get("nodenetworkstates", None, name).await.unwrap();
+            let imitated = fake.get("nmstate.io/v1beta1", "", name).unwrap();
+            assert_eq!(imitated.get("status"), real.get("status"), "{when}: status");
+            assert_eq!(imitated["metadata"]["generation"], real["metadata"]["generation"], "{when}: generation");
+        }
+    };
+
+    let created = nns(json!({"a": "1"}), state("bond1"));
+    must(s.env.kubectl(&["create", "-f", "-"], Some(&created.to_string())).await, "create");
+    fake.apply(created);
+    compare("created with a status").await;
+
+    let status = json!({"status": state("bond2")}).to_string();
+    let patch = ["patch", "nodenetworkstate", name, "--subresource=status", "--type=merge", "-p", &status];
+    must(s.kubectl(&patch).await, "status write");
+    fake.apply_status(nns(json!({"a": "1"}), state("bond2")));
+    compare("status written").await;
+
+    let relabelled = nns(json!({"a": "2"}), state("bond3"));
+    must(s.env.kubectl(&["replace", "-f", "-"], Some(&relabelled.to_string())).await, "replace");
+    fake.apply(relabelled);
+    compare("object replaced with another status").await;
+}
