@@ -366,7 +366,10 @@ async fn the_fake_api_server_keeps_status_apart_as_the_real_one_does() {
             let real = s.get("nodenetworkstates", None, name).await.unwrap();
             let imitated = fake.get("nmstate.io/v1beta1", "", name).unwrap();
             assert_eq!(imitated.get("status"), real.get("status"), "{when}: status");
-            assert_eq!(imitated["metadata"]["generation"], real["metadata"]["generation"], "{when}: generation");
+            assert_eq!(
+                imitated["metadata"]["generation"], real["metadata"]["generation"],
+                "{when}: generation"
+            );
         }
     };
 
