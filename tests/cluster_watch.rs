@@ -417,6 +417,11 @@ async fn a_restarted_api_server_refusing_until_its_caches_sync_is_waited_out() {
 
     // down, b deleted meanwhile; back, but refusing every read with 403 and discovery with 503
     fake.set_unavailable(true);
+    eventually("the outage to show", || async {
+        let r = live.status().report(Instant::now());
+        r.iter().any(|r| r.error.is_some()).then_some(())
+    })
+    .await;
     fake.delete("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "tenant", "b");
     fake.compact();
     fake.set_starting(true);
