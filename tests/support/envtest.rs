@@ -32,12 +32,16 @@ pub const ASSETS: &str = "KUBEBUILDER_ASSETS";
 const ADMIN_TOKEN: &str = "envtest-admin-token";
 
 /// Runs "$@" in the background and stops it when stdin (the test process's pipe) closes, with the
-/// signal named on the line read, if any (TERM otherwise).
+/// signal named on the line read, if any (TERM otherwise), and KILL 5 s later if it is still there:
+/// kube-apiserver shutting down gracefully without its etcd never finishes.
 const WATCHDOG: &str = r#""$@" &
 child=$!
 read -r signal || true
 kill -s "${signal:-TERM}" "$child" 2>/dev/null
-wait "$child""#;
+( sleep 5; kill -s KILL "$child" 2>/dev/null ) &
+killer=$!
+wait "$child"
+kill "$killer" 2>/dev/null"#;
 
 /// Where the binaries are, or why the suite cannot run.
 pub enum Assets {
