@@ -405,6 +405,45 @@ async fn relist_after_gone_forgets_what_was_deleted_meanwhile() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_api_server_refusing_until_its_caches_sync_is_waited_out() {
+    let fake = FakeApiServer::start(plain_kubernetes()).await;
+    let dir = tempfile::tempdir().unwrap();
+    fake.apply(nad("tenant", "a", "10.1.0.0/24"));
+    fake.apply(nad("tenant", "b", "10.2.0.0/24"));
+    let judge = judge(Policy::default());
+    let live = LiveView::start(client(&fake, &dir).await, judge.clone(), fast());
+    live.wait_ready(PATIENCE).await.unwrap();
+    eventually("watches open", || async { (fake.open_watches() >= 2).then_some(()) }).await;
+
+    // down, b deleted meanwhile; back, but refusing every read with 403 and discovery with 503
+    fake.set_unavailable(true);
+    eventually("the outage to show", || async {
+        let r = live.status().report(Instant::now());
+        r.iter().any(|r| r.error.is_some()).then_some(())
+    })
+    .await;
+    fake.delete("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "tenant", "b");
+    fake.compact();
+    fake.set_starting(true);
+    fake.set_unavailable(false);
+    eventually("the refusal to show", || async {
+        let r = live.status().report(Instant::now());
+        r.iter().any(|r| r.error.as_deref().is_some_and(|e| e.contains("403"))).then_some(())
+    })
+    .await;
+    assert!(live.status().ready(), "a refusing API server keeps the last state in force");
+    assert_eq!(judge.view.read().unwrap().nad_count(), 2, "nothing forgotten on a 403");
+    fake.set_starting(false);
+    view_matches(&judge, "b gone once the API server answers", |v| owners(v, "10.0.0.0/8") == ["tenant/a"])
+        .await;
+    eventually("the error to clear", || async {
+        let r = live.status().report(Instant::now());
+        r.iter().all(|r| r.error.is_none()).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_come_and_go_with_discovery() {
     let fake = FakeApiServer::start(plain_kubernetes()).await;
     let dir = tempfile::tempdir().unwrap();

@@ -181,7 +181,7 @@ impl Policy {
                     admission.object,
                     findings.enabled(Rule::HcDefaults),
                     admission.operation,
-                    hco::erases_settings(admission, version),
+                    hco::erases_settings(&ctx, admission, version),
                 ) {
                     patch = defaults::patch(&obj.data, version, &self.file.hyper_converged_defaults);
                 }

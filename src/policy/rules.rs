@@ -70,7 +70,7 @@ rules! {
     NadMtuMaster => "nad-mtu-master", "mtu must not exceed the master's MTU on any virt-handler node";
     NadMtuMismatch => "nad-mtu-mismatch", "the master's MTU differs between virt-handler nodes (warning)";
     NadRangeHostAddress => "nad-range-host-address", "an address configured on a node's master must not be allocatable";
-    HcVersionLayout => "hc-version-layout", "a v1-shaped object sent as v1beta1 would erase the live-migration settings";
+    HcVersionLayout => "hc-version-layout", "a write through a version whose layout is not the stored one would erase the live-migration settings";
     HcNetworkRemoved => "hc-network-removed", "dropping the network moves migrations to the pod network (warning)";
     HcNetworkChanged => "hc-network-changed", "changing the network restarts every virt-handler (warning)";
     HcNetworkName => "hc-network-name", "the network must be a NAD name (DNS-1123 label)";

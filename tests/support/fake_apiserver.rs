@@ -17,7 +17,9 @@
 //!   older than the last [`FakeApiServer::compact`];
 //! - faults: [`FakeApiServer::drop_watches`] cuts every watch connection without ending the chunked
 //!   body; [`FakeApiServer::set_unavailable`] is an outage at the TCP level (a front proxy cuts every
-//!   open connection and closes every new one), as when the API server is down.
+//!   open connection and closes every new one), as when the API server is down;
+//!   [`FakeApiServer::set_starting`] answers as a restarted kube-apiserver does before its caches
+//!   sync (discovery 503, lists and watches 403 Forbidden).
 //!
 //! Custom resources are stored as kube-apiserver's apiextensions stores them, which is what decides
 //! what a watcher sees:
@@ -30,7 +32,9 @@
 //! - a read (get, list, watch) through V applies the defaults of the version the object is stored in,
 //!   relabels it V and prunes it with V's schema: read through the other version, an HCO object loses
 //!   its live-migration settings (what `../shared` captured from a real kube-apiserver v1.36);
-//! - types are checked on write with a 422 as the real server would (`spec.config` must be a string);
+//! - types are checked on write with a 422 as the real server would (`spec.config` must be a string),
+//!   ratcheted on update: a value unchanged from the stored object read through the same version is
+//!   not re-checked (CRD validation ratcheting, on since Kubernetes 1.33);
 //! - the status subresource: a write of the main resource keeps the stored status, a status write keeps
 //!   everything else; `metadata.generation` moves with spec changes;
 //! - `managedFields`: one entry per manager and subresource, with the apiVersion written through;
@@ -326,6 +330,8 @@ struct Shared {
     open_watches: Mutex<usize>,
     /// While set, the front proxy closes connections.
     down: watch::Sender<bool>,
+    /// While set, requests are refused as by a kube-apiserver whose caches have not synced.
+    starting: std::sync::atomic::AtomicBool,
     /// How often a watch that allows bookmarks gets one (kube-apiserver: about a minute).
     bookmark_millis: std::sync::atomic::AtomicU64,
 }
@@ -382,6 +388,7 @@ impl FakeApiServer {
             requests: Mutex::new(Vec::new()),
             open_watches: Mutex::new(0),
             down: watch::channel(false).0,
+            starting: std::sync::atomic::AtomicBool::new(false),
             bookmark_millis: std::sync::atomic::AtomicU64::new(60_000),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -456,8 +463,9 @@ impl FakeApiServer {
             return Err(format!("{} is not served", api_version(r.group, version)));
         }
         if let Some(schema) = r.schema(version) {
-            if let Some(e) = schemas::type_error(&object, schema) {
-                return Err(format!("{} \"{}\" is invalid: {e}", r.kind, object_key(&object).1));
+            let before = r.objects.get(&object_key(&object)).map(|o| r.read(o, version));
+            if let Some(e) = schemas::type_error_ratcheted(&object, schema, before.as_ref()) {
+                return Err(format!("{}.{} \"{}\" is invalid: {e}", r.kind, r.group, object_key(&object).1));
             }
             schemas::prune(&mut object, schema);
             schemas::default(&mut object, schema);
@@ -633,6 +641,13 @@ impl FakeApiServer {
         self.shared.cut.send_modify(|n| *n += 1);
     }
 
+    /// While set, the API server answers as a restarted kube-apiserver does in its first seconds,
+    /// before its informers have synced (seen on a real one): discovery `503 ServiceUnavailable`, and
+    /// every list and watch `403 Forbidden`, its RBAC authorizer having no roles yet.
+    pub fn set_starting(&self, starting: bool) {
+        self.shared.starting.store(starting, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// While set, the API server is down: open connections are cut and new ones closed at once.
     pub fn set_unavailable(&self, unavailable: bool) {
         self.shared.down.send_replace(unavailable);
@@ -785,6 +800,21 @@ async fn handle(
     }
     let params: HashMap<String, String> = params.into_iter().collect();
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    if shared.starting.load(std::sync::atomic::Ordering::SeqCst) {
+        return match segments.as_slice() {
+            ["api"] | ["apis"] | ["api", "v1"] | ["apis", _, _] => {
+                status(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+            }
+            [.., plural] => status(
+                403,
+                "Forbidden",
+                &format!(
+                    "{plural} is forbidden: User \"fake\" cannot list resource \"{plural}\" at the cluster scope"
+                ),
+            ),
+            [] => not_found(),
+        };
+    }
     let meta_only = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

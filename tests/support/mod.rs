@@ -4,7 +4,10 @@
 
 #[path = "../common/mod.rs"]
 pub mod common;
+pub mod crds;
+pub mod envtest;
 pub mod fake_apiserver;
+pub mod installed;
 pub mod schemas;
 
 use std::{

@@ -120,6 +120,35 @@ pub fn nad_v1() -> Value {
     )
 }
 
+/// The NodeNetworkState schema (nmstate.io/v1beta1): everything lives in `status`, written by the
+/// handler through the status subresource; `currentState` is nmstate's own document, kept whole.
+pub fn nns_v1beta1() -> Value {
+    let status = object(json!({
+        "currentState": preserved(),
+        "lastSuccessfulUpdateTime": {"type": "string"},
+        "handlerNmstateVersion": {"type": "string"},
+    }));
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "status": status}),
+    )
+}
+
+/// The NodeNetworkConfigurationPolicy schema (v1 and v1beta1 alike): `desiredState` is nmstate's
+/// own document, kept whole.
+pub fn nncp() -> Value {
+    let spec = object(json!({
+        "capture": {"type": "object", "additionalProperties": {"type": "string"}},
+        "desiredState": preserved(),
+        "maxUnavailable": {"x-kubernetes-int-or-string": true},
+        "nodeSelector": {"type": "object", "additionalProperties": {"type": "string"}},
+    }));
+    object(
+        json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                  "spec": spec, "status": preserved()}),
+    )
+}
+
 /// Removes what the schema does not know from an object (its root keeps apiVersion, kind, metadata).
 pub fn prune(object: &mut Value, schema: &Value) {
     prune_at(object, Some(schema), true);
@@ -195,10 +224,21 @@ pub fn default(x: &mut Value, s: &Value) {
 
 /// The first value whose type the schema contradicts, as kube-apiserver's 422 names it.
 pub fn type_error(x: &Value, s: &Value) -> Option<String> {
-    type_error_at(x, s, "")
+    type_error_at(x, s, None, "")
 }
 
-fn type_error_at(x: &Value, s: &Value, path: &str) -> Option<String> {
+/// [`type_error`] for an update, ratcheted as kube-apiserver does (CRD validation ratcheting, on by
+/// default since 1.33): a value equal to the one at the same path of `old` (the stored object read
+/// through the same version) is not re-validated, so an update may keep what the schema no longer
+/// accepts, e.g. v1beta1's `featureGates` object read through v1, whose schema wants a list.
+pub fn type_error_ratcheted(x: &Value, s: &Value, old: Option<&Value>) -> Option<String> {
+    type_error_at(x, s, old, "")
+}
+
+fn type_error_at(x: &Value, s: &Value, old: Option<&Value>, path: &str) -> Option<String> {
+    if old == Some(x) {
+        return None;
+    }
     let ok = match s["type"].as_str() {
         Some("string") => x.is_string(),
         Some("integer") => x.is_i64() || x.is_u64(),
@@ -216,17 +256,18 @@ fn type_error_at(x: &Value, s: &Value, path: &str) -> Option<String> {
             Value::Bool(_) => "boolean",
             _ => "number",
         };
+        let path = path.trim_start_matches('.');
         return Some(format!(
-            "{}: Invalid value: \"{got}\": {}: Invalid value: \"{got}\": must be of type {want}",
-            path.trim_start_matches('.'),
-            path.trim_start_matches('.')
+            "{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\""
         ));
     }
     match x {
         Value::Object(map) => {
             let props = s["properties"].as_object().cloned().unwrap_or_else(Map::new);
-            map.iter()
-                .find_map(|(k, v)| props.get(k).and_then(|p| type_error_at(v, p, &format!("{path}.{k}"))))
+            map.iter().find_map(|(k, v)| {
+                let was = old.and_then(|o| o.get(k));
+                props.get(k).and_then(|p| type_error_at(v, p, was, &format!("{path}.{k}")))
+            })
         }
         _ => None,
     }
@@ -275,6 +316,17 @@ mod tests {
             json!({"apiVersion": "x", "kind": "y", "metadata": {"a": 1},
                              "spec": {"infra": {"anything": {"goes": true}}}, "status": {"s": 1}})
         );
+    }
+
+    #[test]
+    fn an_update_may_keep_a_value_its_schema_no_longer_accepts() {
+        let v1 = hco_v1(HcoRelease::V1_18);
+        let old = json!({"spec": {"featureGates": {}}});
+        let kept = json!({"spec": {"featureGates": {}, "virtualization": {}}});
+        assert_eq!(type_error_ratcheted(&kept, &v1, Some(&old)), None);
+        let changed = json!({"spec": {"featureGates": {"a": true}}});
+        assert!(type_error_ratcheted(&changed, &v1, Some(&old)).unwrap().contains("spec.featureGates"));
+        assert!(type_error(&kept, &v1).is_some(), "a create is checked whole");
     }
 
     #[test]

@@ -61,6 +61,72 @@ fn lost_settings_guard_for_v1_writes_over_v1beta1_storage() {
 }
 
 #[test]
+fn lost_settings_guard_sees_through_the_live_view_what_the_request_cannot_show() {
+    // the real API server with the webhook registered for both versions: a v1 patch of an object
+    // stored as v1beta1 arrives as v1, object and oldObject both read through v1 and pruned, so
+    // neither names the network; the live view's v1beta1 read does
+    let n = nad(&reference_config());
+    let with_uid = |mut o: kube::core::DynamicObject| {
+        o.metadata.uid = Some("u".into());
+        o
+    };
+    let pruned = with_uid(obj(json!({"apiVersion": "hco.kubevirt.io/v1", "kind": "HyperConverged",
+        "metadata": {"name": "kubevirt-hyperconverged", "namespace": NS}, "spec": {"featureGates": {}}})));
+    let new = with_uid(hc(HcVersion::V1, json!({"progressTimeout": 200})));
+    let mut v = view(&[&n]);
+    v.upsert_hc_read(hc_read(HcVersion::V1Beta1, Some("migration-bridge")));
+    v.upsert_hc_read(hc_read(HcVersion::V1, None));
+    let d = judge_with(&Policy::default(), Operation::Update, &new, Some(&pruned), &v);
+    let m = only_denial(&d, Rule::HcVersionLayout, "spec.virtualization");
+    assert!(
+        m.contains("network \"migration-bridge\"")
+            && m.contains("spec.liveMigrationConfig (the v1beta1 layout)")
+            && m.contains("write to hyperconvergeds.v1beta1.hco.kubevirt.io"),
+        "{m}"
+    );
+    assert!(d.patch.0.is_empty(), "never patched");
+
+    // HCO releases storing v1: a v1beta1 write over the v1 layout is the one that erases
+    let mut v1_stored = view(&[&n]);
+    let mut read = hc_read(HcVersion::V1, Some("migration-bridge"));
+    read.written_through = Some(HcVersion::V1);
+    v1_stored.upsert_hc_read(read);
+    let mut old = pruned.clone();
+    old.types.as_mut().unwrap().api_version = HcVersion::V1Beta1.api_version().into();
+    let new = with_uid(hc(HcVersion::V1Beta1, reference_hc_lm()));
+    let d = judge_with(&Policy::default(), Operation::Update, &new, Some(&old), &v1_stored);
+    let m = only_denial(&d, Rule::HcVersionLayout, "spec.liveMigrationConfig");
+    assert!(m.contains("write to hyperconvergeds.v1.hco.kubevirt.io"), "{m}");
+    // and a v1 write there is an ordinary update
+    let old_v1 = with_uid(hc(HcVersion::V1, reference_hc_lm()));
+    let new_v1 = with_uid(hc(HcVersion::V1, lm("/progressTimeout", json!(200))));
+    let d = judge_with(&Policy::default(), Operation::Update, &new_v1, Some(&old_v1), &v1_stored);
+    assert_eq!(denied(&d), vec![]);
+
+    // a write through the stored version that removes the network only warns
+    let old = with_uid(hc(HcVersion::V1Beta1, reference_hc_lm()));
+    let removed = with_uid(hc(HcVersion::V1Beta1, unset(&reference_hc_lm(), "/network")));
+    let d = judge_with(&Policy::default(), Operation::Update, &removed, Some(&old), &v);
+    assert_eq!(denied(&d), vec![]);
+    assert_eq!(warned(&d).len(), 1, "{d:#?}");
+    // reads of an earlier object of the same name (another uid) say nothing about this one
+    let mut other = pruned.clone();
+    other.metadata.uid = Some("recreated".into());
+    let d = judge_with(&Policy::default(), Operation::Update, &new_v1_over(&other), Some(&other), &v);
+    assert_eq!(denied(&d), vec![]);
+    // with a conversion webhook the oldObject shows the network through v1 too: an ordinary update
+    let converted = with_uid(hc(HcVersion::V1, reference_hc_lm()));
+    let d = judge_with(&Policy::default(), Operation::Update, &new_v1_over(&converted), Some(&converted), &v);
+    assert_eq!(denied(&d), vec![]);
+}
+
+fn new_v1_over(old: &kube::core::DynamicObject) -> kube::core::DynamicObject {
+    let mut new = hc(HcVersion::V1, lm("/progressTimeout", json!(200)));
+    new.metadata.uid = old.metadata.uid.clone();
+    new
+}
+
+#[test]
 fn network_removed_or_changed_warns() {
     let n = nad(&reference_config());
     let other =
