@@ -38,9 +38,14 @@ struct Desired<'a> {
     ports_field: &'static str,
     /// `controller` when given; empty detaches the interface from its bond or bridge.
     controller: Option<&'a str>,
+    /// `type` when given.
+    kind: Option<&'a str>,
+    /// Every name the entry takes as a port (bond ports, `bridge.port[].name` and OVS bond members
+    /// inside a bridge), with the field each is written at.
+    enslaves: Vec<(String, &'a str)>,
 }
 
-impl Desired<'_> {
+impl<'a> Desired<'a> {
     fn field(&self, key: &str) -> String {
         format!("spec.desiredState.interfaces[{}].{key}", self.index)
     }
@@ -48,6 +53,26 @@ impl Desired<'_> {
     fn removes(&self) -> bool {
         matches!(self.state, "absent" | "down")
     }
+
+    /// The bond port list when every name in it is known (no capture template).
+    fn known_ports(&self) -> Option<&[&'a str]> {
+        self.ports.as_deref().filter(|l| !l.iter().any(|p| templated(p)))
+    }
+
+    /// What the entry is, as messages name it.
+    fn describe(&self) -> String {
+        let kind = match self.kind {
+            Some(k) => k,
+            None if self.ports.is_some() => "bond",
+            None => "bridge",
+        };
+        format!("{kind} {}", msg::quote(self.name))
+    }
+}
+
+/// A value nmstate resolves per node (`{{ capture.x.y }}`): unknown here.
+fn templated(s: &str) -> bool {
+    s.contains("{{")
 }
 
 fn desired(list: &[Value]) -> Vec<Desired<'_>> {
@@ -69,14 +94,38 @@ fn desired(list: &[Value]) -> Vec<Desired<'_>> {
             (_, Some("slaves")) => "link-aggregation.slaves",
             _ => "link-aggregation.port",
         };
+        let ports: Option<Vec<&str>> = host::port_names(host::bond_ports(v)).map(Iterator::collect);
+        let at = |key: &str| format!("spec.desiredState.interfaces[{index}].{key}");
+        let mut enslaves: Vec<(String, &str)> = ports
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(j, p)| (at(&format!("{ports_field}[{j}]")), *p))
+            .collect();
+        let bridge = object::get(v, &["bridge", "port"]).and_then(Value::as_array);
+        for (j, port) in bridge.into_iter().flatten().enumerate().take(host::MAX_PORTS) {
+            if let Some(p) = port.get("name").and_then(Value::as_str) {
+                enslaves.push((at(&format!("bridge.port[{j}].name")), p));
+            }
+            let members =
+                port.get("link-aggregation").and_then(|la| la.get("port")).and_then(Value::as_array);
+            for (k, m) in members.into_iter().flatten().enumerate().take(host::MAX_PORTS) {
+                if let Some(p) = m.as_str().or_else(|| m.get("name").and_then(Value::as_str)) {
+                    enslaves.push((at(&format!("bridge.port[{j}].link-aggregation.port[{k}].name")), p));
+                }
+            }
+        }
+        enslaves.retain(|(_, p)| *p != name && !templated(p));
         out.push(Desired {
             index,
             name,
             state: v.get("state").and_then(Value::as_str).unwrap_or("up"),
             mtu: host::mtu_of(v.get("mtu")),
-            ports: host::port_names(host::bond_ports(v)).map(Iterator::collect),
+            ports,
             ports_field,
-            controller: v.get("controller").and_then(Value::as_str),
+            controller: v.get("controller").and_then(Value::as_str).filter(|c| !templated(c)),
+            kind: v.get("type").and_then(Value::as_str),
+            enslaves,
         });
     }
     out
@@ -252,7 +301,12 @@ fn judge<'v>(
 ) {
     let deps = dependencies(g, host);
     // most policies touch nothing the master stands on: leave before building any message
-    if !entries.iter().any(|e| deps.iter().any(|d| d.name == e.name || d.ports.contains(&e.name))) {
+    let touches = |e: &Desired<'_>| {
+        deps.iter().any(|d| {
+            d.name == e.name || d.ports.contains(&e.name) || e.enslaves.iter().any(|(_, p)| *p == d.name)
+        })
+    };
+    if !entries.iter().any(touches) {
         return;
     }
     let master = msg::quote(&g.master);
@@ -310,6 +364,99 @@ fn judge<'v>(
                 ),
                 _ => {}
             }
+        }
+    }
+    // the master, or the bond or VLAN base it stands on, made a port of a bridge or a bond
+    for d in deps.iter().filter(|d| matches!(d.role, Role::Master | Role::BaseOf(_))) {
+        let why = if d.role == Role::Master {
+            "the kernel refuses to enslave a device that carries macvlans (\"device or resource busy\"), so the \
+             policy fails there, and a node it configures first can no longer create migration0"
+        } else {
+            "the migration VLAN would then ride a port of another bond or bridge and share its link"
+        };
+        for e in entries.iter().filter(|e| !e.removes()) {
+            for (field, _) in e.enslaves.iter().filter(|(_, p)| *p == d.name) {
+                hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    field.clone(),
+                    msg::forbidden(format!(
+                        "{} on {{nodes}}: {} takes it as a port: {why}",
+                        what(d),
+                        e.describe()
+                    )),
+                    node,
+                );
+            }
+        }
+        for e in entries.iter().filter(|e| e.name == d.name && !e.removes()) {
+            if let Some(c) = e.controller.filter(|c| !c.is_empty() && *c != d.name) {
+                hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    e.field("controller"),
+                    msg::invalid(
+                        c,
+                        format!("{} on {{nodes}}: making it a port of {}: {why}", what(d), msg::quote(c)),
+                    ),
+                    node,
+                );
+            }
+        }
+    }
+    // the migration bond's ports replaced: by none that exists on the node (deny), or by others (warn)
+    if let Some(h) = host {
+        for d in deps.iter().filter(|d| matches!(d.role, Role::Master | Role::BaseOf(_))) {
+            let Some(e) = entries.iter().find(|e| e.name == d.name && !e.removes()) else { continue };
+            let Some(list) = e.known_ports().filter(|l| !l.is_empty()) else { continue };
+            // a virtual port the same policy creates counts; an ethernet NIC cannot be created
+            let made = |p: &str| {
+                entries.iter().any(|o| o.name == p && !o.removes() && o.kind.is_some_and(|k| k != "ethernet"))
+            };
+            let exists = |p: &str| !h.named(p).is_empty() || made(p);
+            let leaving = |p: &str| {
+                entries
+                    .iter()
+                    .any(|o| o.name == p && (o.removes() || o.controller.is_some_and(|c| c != d.name)))
+            };
+            if list.iter().all(|p| leaving(p)) {
+                continue; // left with no ports: said below
+            }
+            let field = e.field(e.ports_field);
+            let names = |l: &[&str]| l.iter().map(|p| msg::quote(p)).collect::<Vec<_>>().join(", ");
+            if !list.iter().any(|p| exists(p)) {
+                hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    field,
+                    msg::forbidden(format!(
+                        "{} on {{nodes}}: none of its new ports {} exists there, so the bond would carry nothing \
+                         and migrations there stop",
+                        what(d),
+                        names(list)
+                    )),
+                    node,
+                );
+                continue;
+            }
+            let dropped: Vec<&str> = d.ports.iter().copied().filter(|p| !list.contains(p)).collect();
+            if dropped.is_empty() {
+                continue;
+            }
+            let added: Vec<&str> = list.iter().copied().filter(|p| !d.ports.contains(p)).collect();
+            let added = if added.is_empty() { "none".to_owned() } else { names(&added) };
+            hits.add(
+                Rule::NncpReplacesMigrationPorts,
+                false,
+                field,
+                format!(
+                    "{} on {{nodes}}: the policy drops its ports {} and adds {added}: migrations move to the \
+                     ports it lists; check their links, switch ports and MTU before applying",
+                    what(d),
+                    names(&dropped)
+                ),
+                node,
+            );
         }
     }
     // a bond left with no ports carries nothing
