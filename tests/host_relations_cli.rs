@@ -137,7 +137,7 @@ fn nncps_that_bridge_or_rewire_the_migration_bond_are_judged() {
     );
     assert!(
         line(&text, "warning[nncp-replaces-migration-ports]").contains(
-            "on ocp-w1, ocp-w2, ocp-w3 (3 virt-handler nodes): the policy drops its ports \"ens3f1\" and adds \"ens4f0\""
+            "drops port \"ens3f1\" of \"bond2\" and adds \"ens4f0\" on ocp-w1, ocp-w2, ocp-w3 (3 virt-handler nodes)"
         ),
         "{text}"
     );

@@ -450,10 +450,12 @@ fn judge<'v>(
                 false,
                 field,
                 format!(
-                    "{} on {{nodes}}: the policy drops its ports {} and adds {added}: migrations move to the \
-                     ports it lists; check their links, switch ports and MTU before applying",
-                    what(d),
-                    names(&dropped)
+                    "drops {} {} of {} and adds {added} on {{nodes}}: {}, so migrations move to the ports \
+                     the policy lists; check their links, switch ports and MTU before applying",
+                    if dropped.len() == 1 { "port" } else { "ports" },
+                    names(&dropped),
+                    msg::quote(d.name),
+                    what(d)
                 ),
                 node,
             );
