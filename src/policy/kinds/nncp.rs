@@ -5,6 +5,8 @@
 //! the API server stop answering: breaking the migration NIC alone is committed, and every running
 //! virt-handler silently loses `migration0`. These rules catch it before it is stored.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 use crate::policy::{
@@ -67,6 +69,41 @@ impl<'a> Desired<'a> {
             None => "bridge",
         };
         format!("{kind} {}", msg::quote(self.name))
+    }
+}
+
+/// A policy's entries with lookups by name, so judging it on each node costs what the master stands
+/// on, not the size of the policy (a policy may list thousands of interfaces or ports).
+struct Entries<'a> {
+    list: Vec<Desired<'a>>,
+    /// Entry indices by interface name, in list order.
+    by_name: HashMap<&'a str, Vec<usize>>,
+    /// Per name some entry takes as a port: (entry index, field).
+    enslaved: HashMap<&'a str, Vec<(usize, usize)>>,
+}
+
+impl<'a> Entries<'a> {
+    fn new(list: Vec<Desired<'a>>) -> Self {
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut enslaved: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+        for (i, e) in list.iter().enumerate() {
+            by_name.entry(e.name).or_default().push(i);
+            for (j, (_, p)) in e.enslaves.iter().enumerate() {
+                enslaved.entry(p).or_default().push((i, j));
+            }
+        }
+        Entries { list, by_name, enslaved }
+    }
+
+    /// The entries naming `name`, in list order.
+    fn named(&self, name: &str) -> impl Iterator<Item = &Desired<'a>> {
+        self.by_name.get(name).into_iter().flatten().map(|i| &self.list[*i])
+    }
+
+    /// Whether the policy takes `port` away from `bond`: removes or downs it, or gives it another
+    /// controller.
+    fn takes_away(&self, port: &str, bond: &str) -> bool {
+        self.named(port).any(|e| e.removes() || e.controller.is_some_and(|c| c != bond))
     }
 }
 
@@ -243,8 +280,8 @@ pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut
     else {
         return;
     };
-    let entries = desired(list);
-    if entries.is_empty() {
+    let entries = Entries::new(desired(list));
+    if entries.list.is_empty() {
         return;
     }
     let guarded = guarded(ctx);
@@ -295,18 +332,18 @@ fn judge<'v>(
     g: &MigrationMaster,
     of_nad: &str,
     host: Option<&HostNetwork>,
-    entries: &[Desired<'_>],
+    entries: &Entries<'_>,
     node: Option<&'v str>,
     hits: &mut Hits<'v>,
 ) {
     let deps = dependencies(g, host);
     // most policies touch nothing the master stands on: leave before building any message
-    let touches = |e: &Desired<'_>| {
-        deps.iter().any(|d| {
-            d.name == e.name || d.ports.contains(&e.name) || e.enslaves.iter().any(|(_, p)| *p == d.name)
-        })
+    let touches = |d: &Dependency<'_>| {
+        entries.by_name.contains_key(d.name)
+            || entries.enslaved.contains_key(d.name)
+            || d.ports.iter().any(|p| entries.by_name.contains_key(p))
     };
-    if !entries.iter().any(touches) {
+    if !deps.iter().any(touches) {
         return;
     }
     let master = msg::quote(&g.master);
@@ -319,8 +356,14 @@ fn judge<'v>(
             format!("{} is the base of VLAN {}, {of_nad} or under it", msg::quote(d.name), msg::quote(v))
         }
     };
-    for e in entries {
-        let Some(d) = deps.iter().find(|d| d.name == e.name) else { continue };
+    // entries naming what the master stands on, in list order (a name is one dependency at most)
+    let mut named: Vec<(usize, &Dependency<'_>)> = deps
+        .iter()
+        .flat_map(|d| entries.by_name.get(d.name).into_iter().flatten().map(move |i| (*i, d)))
+        .collect();
+    named.sort_by_key(|(i, _)| *i);
+    for (i, d) in named {
+        let e = &entries.list[i];
         if e.removes() {
             hits.add(
                 Rule::NncpBreaksMigration,
@@ -374,12 +417,13 @@ fn judge<'v>(
         } else {
             "the migration VLAN would then ride a port of another bond or bridge and share its link"
         };
-        for e in entries.iter().filter(|e| !e.removes()) {
-            for (field, _) in e.enslaves.iter().filter(|(_, p)| *p == d.name) {
+        for &(i, j) in entries.enslaved.get(d.name).into_iter().flatten() {
+            let e = &entries.list[i];
+            if !e.removes() {
                 hits.add(
                     Rule::NncpBreaksMigration,
                     true,
-                    field.clone(),
+                    e.enslaves[j].0.clone(),
                     msg::forbidden(format!(
                         "{} on {{nodes}}: {} takes it as a port: {why}",
                         what(d),
@@ -389,7 +433,7 @@ fn judge<'v>(
                 );
             }
         }
-        for e in entries.iter().filter(|e| e.name == d.name && !e.removes()) {
+        for e in entries.named(d.name).filter(|e| !e.removes()) {
             if let Some(c) = e.controller.filter(|c| !c.is_empty() && *c != d.name) {
                 hits.add(
                     Rule::NncpBreaksMigration,
@@ -407,19 +451,13 @@ fn judge<'v>(
     // the migration bond's ports replaced: by none that exists on the node (deny), or by others (warn)
     if let Some(h) = host {
         for d in deps.iter().filter(|d| matches!(d.role, Role::Master | Role::BaseOf(_))) {
-            let Some(e) = entries.iter().find(|e| e.name == d.name && !e.removes()) else { continue };
+            let Some(e) = entries.named(d.name).find(|e| !e.removes()) else { continue };
             let Some(list) = e.known_ports().filter(|l| !l.is_empty()) else { continue };
             // a virtual port the same policy creates counts; an ethernet NIC cannot be created
-            let made = |p: &str| {
-                entries.iter().any(|o| o.name == p && !o.removes() && o.kind.is_some_and(|k| k != "ethernet"))
-            };
+            let made =
+                |p: &str| entries.named(p).any(|o| !o.removes() && o.kind.is_some_and(|k| k != "ethernet"));
             let exists = |p: &str| !h.named(p).is_empty() || made(p);
-            let leaving = |p: &str| {
-                entries
-                    .iter()
-                    .any(|o| o.name == p && (o.removes() || o.controller.is_some_and(|c| c != d.name)))
-            };
-            if list.iter().all(|p| leaving(p)) {
+            if list.iter().all(|p| entries.takes_away(p, d.name)) {
                 continue; // left with no ports: said below
             }
             let field = e.field(e.ports_field);
@@ -439,11 +477,13 @@ fn judge<'v>(
                 );
                 continue;
             }
-            let dropped: Vec<&str> = d.ports.iter().copied().filter(|p| !list.contains(p)).collect();
+            let listed: HashSet<&str> = list.iter().copied().collect();
+            let dropped: Vec<&str> = d.ports.iter().copied().filter(|p| !listed.contains(p)).collect();
             if dropped.is_empty() {
                 continue;
             }
-            let added: Vec<&str> = list.iter().copied().filter(|p| !d.ports.contains(p)).collect();
+            let had: HashSet<&str> = d.ports.iter().copied().collect();
+            let added: Vec<&str> = list.iter().copied().filter(|p| !had.contains(p)).collect();
             let added = if added.is_empty() { "none".to_owned() } else { names(&added) };
             hits.add(
                 Rule::NncpReplacesMigrationPorts,
@@ -462,26 +502,22 @@ fn judge<'v>(
         }
     }
     // a bond left with no ports carries nothing
-    for d in deps
-        .iter()
-        .filter(|d| !d.ports.is_empty() || entries.iter().any(|e| e.name == d.name && e.ports.is_some()))
-    {
-        let own = entries.iter().find(|e| e.name == d.name);
-        let start: Vec<&str> = match own.and_then(|e| e.ports.as_ref()) {
-            Some(list) => list.clone(),
-            None => d.ports.clone(),
+    for d in deps.iter().filter(|d| !d.ports.is_empty() || entries.named(d.name).any(|e| e.ports.is_some())) {
+        let own = entries.named(d.name).next();
+        let start: &[&str] = match own.and_then(|e| e.ports.as_deref()) {
+            Some(list) => list,
+            None => &d.ports,
         };
-        let leaving = |p: &str| {
-            entries.iter().any(|e| e.name == p && (e.removes() || e.controller.is_some_and(|c| c != d.name)))
-        };
-        if (start.iter().all(|p| leaving(p)) && !d.ports.is_empty())
+        if (start.iter().all(|p| entries.takes_away(p, d.name)) && !d.ports.is_empty())
             || (start.is_empty() && own.is_some_and(|e| e.ports.is_some()))
         {
             let field = match own.filter(|e| e.ports.is_some()) {
                 Some(e) => e.field(e.ports_field),
-                None => entries
+                None => start
                     .iter()
-                    .find(|e| start.contains(&e.name))
+                    .filter_map(|p| entries.by_name.get(p).and_then(|l| l.first()))
+                    .min()
+                    .map(|i| &entries.list[*i])
                     .map(|e| e.field(if e.removes() { "state" } else { "controller" }))
                     .unwrap_or_else(|| "spec.desiredState.interfaces".to_owned()),
             };

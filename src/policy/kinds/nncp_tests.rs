@@ -423,3 +423,43 @@ fn replacing_the_migration_bonds_ports_warns() {
     );
     assert!(m.contains("(3 virt-handler nodes): \"bond2\" is the base of VLAN \"mig99\""), "{m}");
 }
+
+/// Policies and hosts at the sizes an adversary can send (the API server takes ~3 MB objects):
+/// judged through lookups, never a scan of the policy per dependency and node.
+#[test]
+fn ten_thousand_entries_and_ports_are_judged() {
+    let ports: Vec<String> = (0..10_000).map(|i| format!("nic{i}")).collect();
+    let mut entries: Vec<Value> =
+        (0..10_000).map(|i| json!({"name": format!("veth{i}"), "type":"veth","state":"up"})).collect();
+    entries.push(bond2(json!({"link-aggregation":{"mode":"active-backup","port":ports}})));
+    let bridge_ports: Vec<Value> =
+        (0..10_000).map(|i| json!({"name": format!("tap{i}")})).chain([json!({"name":"bond2"})]).collect();
+    entries.push(json!({"name":"br-big","type":"ovs-bridge","state":"up","bridge":{"port":bridge_ports}}));
+    // the nodes' bond2 lists 5,000 ports, its ports name it too
+    let mut objs = reference();
+    for o in objs.iter_mut().skip(3).step_by(2) {
+        let name = o.metadata.name.clone().unwrap();
+        let mut state = plain_state(&name, 30);
+        let list = state["status"]["currentState"]["interfaces"].as_array_mut().unwrap();
+        let host_ports: Vec<String> = (0..5_000).map(|i| format!("ens{i}")).collect();
+        list.push(json!({"name":"bond2","type":"bond","state":"up","link-aggregation":{"port":host_ports}}));
+        list.extend(
+            (0..5_000).map(|i| json!({"name": format!("ens{i}"),"type":"ethernet","controller":"bond2"})),
+        );
+        *o = obj(set(&state, "/metadata/name", json!(name)));
+    }
+    let d = judge_nncp(&nncp(Value::Array(entries)), &objs);
+    assert_eq!(
+        denied(&d),
+        [
+            (
+                Rule::NncpBreaksMigration,
+                "spec.desiredState.interfaces[10001].bridge.port[10000].name".to_owned()
+            ),
+            (
+                Rule::NncpBreaksMigration,
+                "spec.desiredState.interfaces[10000].link-aggregation.port".to_owned()
+            ),
+        ]
+    );
+}
