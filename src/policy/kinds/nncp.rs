@@ -107,6 +107,16 @@ impl<'a> Entries<'a> {
     }
 }
 
+/// The names of `from` that `other` lacks, in `from`'s order: a scan for the usual two or three
+/// ports, a set for lists of thousands.
+fn missing_from<'a>(from: &[&'a str], other: &[&str]) -> Vec<&'a str> {
+    if from.len().saturating_mul(other.len()) <= 1024 {
+        return from.iter().copied().filter(|p| !other.contains(p)).collect();
+    }
+    let other: HashSet<&str> = other.iter().copied().collect();
+    from.iter().copied().filter(|p| !other.contains(p)).collect()
+}
+
 /// A value nmstate resolves per node (`{{ capture.x.y }}`): unknown here.
 fn templated(s: &str) -> bool {
     s.contains("{{")
@@ -477,13 +487,11 @@ fn judge<'v>(
                 );
                 continue;
             }
-            let listed: HashSet<&str> = list.iter().copied().collect();
-            let dropped: Vec<&str> = d.ports.iter().copied().filter(|p| !listed.contains(p)).collect();
+            let dropped = missing_from(&d.ports, list);
             if dropped.is_empty() {
                 continue;
             }
-            let had: HashSet<&str> = d.ports.iter().copied().collect();
-            let added: Vec<&str> = list.iter().copied().filter(|p| !had.contains(p)).collect();
+            let added = missing_from(list, &d.ports);
             let added = if added.is_empty() { "none".to_owned() } else { names(&added) };
             hits.add(
                 Rule::NncpReplacesMigrationPorts,
