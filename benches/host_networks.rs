@@ -2,7 +2,8 @@
 //! NodeNetworkState of 40 interfaces. Prints what those states cost in view memory (counted by a
 //! global allocator: bytes requested and still held, allocator overhead excluded), then times one
 //! admission decision against that view: the reference NAD (allowed), a NAD whose master one node
-//! lost (denied, naming it), the NNCP that builds bond2, and one NodeNetworkState watch event.
+//! lost (denied, naming it), the NNCP that builds bond2 and one bridging it, one NodeNetworkState watch
+//! event, and a state whose OVS bridge lists 10,000 ports (read, then decided against).
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
@@ -155,6 +156,46 @@ fn host_networks(c: &mut Criterion) {
     c.bench_function("decide_nncp_building_bond2_2000_host_networks", |b| {
         b.iter(|| policy.decide(black_box(&adm_nncp), &view, &Options::default()))
     });
+
+    let bridge = obj(json!({"apiVersion":"nmstate.io/v1","kind":"NodeNetworkConfigurationPolicy",
+        "metadata":{"name":"br1-vm-network"},"spec":{"nodeSelector":{"node-role.kubernetes.io/worker":""},
+        "desiredState":{"interfaces":[{"name":"br1","type":"linux-bridge","state":"up",
+            "bridge":{"port":[{"name":"bond2"}]}}]}}}));
+    let adm_bridge =
+        Admission { operation: Operation::Create, kind: Kind::Nncp, object: Some(&bridge), old_object: None };
+    assert_eq!(policy.decide(&adm_bridge, &view, &Options::default()).denials.len(), 1);
+    c.bench_function("decide_nncp_bridging_bond2_2000_host_networks", |b| {
+        b.iter(|| policy.decide(black_box(&adm_bridge), &view, &Options::default()))
+    });
+
+    // one node whose OVS bridge lists 10,000 ports, half of which name another controller, and a
+    // bond in a cycle with its own port
+    let big = node_name(0);
+    let mut huge = state(&big, 0);
+    let list = huge["status"]["currentState"]["interfaces"].as_array_mut().unwrap();
+    let ports: Vec<Value> = (0..10_000).map(|p| json!({"name": format!("tap{p}")})).collect();
+    list.push(json!({"name":"br-big","type":"ovs-bridge","state":"up","bridge":{"port":ports}}));
+    for p in 0..10_000 {
+        let controller = if p % 2 == 0 { json!("br-int") } else { Value::Null };
+        list.push(json!({"name": format!("tap{p}"), "type":"tun","state":"up","controller": controller}));
+    }
+    list.push(json!({"name":"cyc-a","type":"bond","link-aggregation":{"port":["cyc-b"]}}));
+    list.push(
+        json!({"name":"cyc-b","type":"bond","controller":"cyc-a","link-aggregation":{"port":["cyc-a"]}}),
+    );
+    let huge = obj(huge);
+    c.bench_function("read_node_network_state_10000_ports", |b| {
+        b.iter(|| host::host_network(black_box(&huge)))
+    });
+    let (_, read) = host::host_network(&huge);
+    assert_eq!(read.as_ref().map(|h| h.ifaces().len()).ok(), Some(40 + 10_003));
+    let normal = host::host_network(&obj(state(&big, 0))).1;
+    view.upsert_host_network(&big, read);
+    assert!(policy.decide(&adm, &view, &Options::default()).allowed());
+    c.bench_function("decide_reference_nad_2000_host_networks_one_with_10000_ports", |b| {
+        b.iter(|| policy.decide(black_box(&adm), &view, &Options::default()))
+    });
+    view.upsert_host_network(&big, normal);
 
     let last = node_name(NODES - 1);
     let mut lost = state(&last, NODES - 1);

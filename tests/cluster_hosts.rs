@@ -110,3 +110,48 @@ fn cluster_without_states(fake: &FakeApiServer) {
         fake.apply(o);
     }
 }
+
+/// A kubernetes-nmstate that serves NodeNetworkStates at nmstate.io/v1 only: discovery finds that
+/// version, and the states (port relations written on one side only) are judged as from files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_network_states_served_at_v1_are_watched_and_their_relations_read() {
+    let mut defs = openshift_with(HcoRelease::V1_18);
+    defs.push(support::fake_apiserver::ResourceDef {
+        version: "v1",
+        ..support::fake_apiserver::ResourceDef::NODE_NETWORK_STATES
+    });
+    let fake = FakeApiServer::start(defs).await;
+    let relations = |file: &str| recorded(&format!("relations/{file}"));
+    for node in relations("nodes.yaml") {
+        fake.apply(node);
+    }
+    for file in ["nns-w1-brex-bond.yaml", "nns-w2-brex-nic.yaml", "nns-w3-v1alpha1.yaml"] {
+        for mut nns in relations(file) {
+            nns["apiVersion"] = json!("nmstate.io/v1");
+            fake.apply_with_status(nns);
+        }
+    }
+    for o in relations("nad.yaml").into_iter().chain(relations("hyperconverged.yaml")) {
+        fake.apply(o);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Serve::start(&fake.write_kubeconfig(dir.path()), &[]).await;
+    server.wait_ready().await;
+    let line = server.readyz_line("nodenetworkstates").await;
+    assert!(line.contains("watching=\"nmstate.io/v1 nodenetworkstates\""), "{line}");
+    assert_eq!(field(&line, "objects"), Some("3"), "{line}");
+
+    // eno1: br-ex's bond port on ocp-w1 and br-ex's own NIC on ocp-w2, neither naming a controller
+    let nad = relations("nad-on-eno1.yaml").remove(0);
+    let r =
+        verdict(&server, &review("v1", "CREATE", &nad, &Value::Null), "eno1 refused", |r| !allowed(r)).await;
+    assert_eq!(r["auditAnnotations"]["denied-rules"], "nad-master-management,nad-master-port", "{r}");
+    assert!(
+        r["status"]["message"].as_str().unwrap().contains("is a port of bond0 on ocp-w1, of br-ex on ocp-w2"),
+        "{r}"
+    );
+    let nncp = relations("nncp-vm-bridge-on-bond2.yaml").remove(0);
+    let r = server.validate(&review("v2", "CREATE", &nncp, &Value::Null)).await;
+    assert!(!allowed(&r), "{r}");
+    assert_eq!(r["auditAnnotations"]["denied-rules"], "nncp-breaks-migration", "{r}");
+}

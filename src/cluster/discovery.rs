@@ -49,6 +49,35 @@ impl HcVersions {
     }
 }
 
+/// The `nmstate.io` version NodeNetworkStates are read through: every version has the one shape
+/// (`status.currentState`), so whichever the cluster serves is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NmstateVersion {
+    V1Beta1,
+    V1,
+    V1Alpha1,
+}
+
+impl NmstateVersion {
+    /// The version as the API path spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NmstateVersion::V1Beta1 => "v1beta1",
+            NmstateVersion::V1 => "v1",
+            NmstateVersion::V1Alpha1 => "v1alpha1",
+        }
+    }
+
+    fn parse(s: &str) -> Option<NmstateVersion> {
+        match s {
+            "v1beta1" => Some(NmstateVersion::V1Beta1),
+            "v1" => Some(NmstateVersion::V1),
+            "v1alpha1" => Some(NmstateVersion::V1Alpha1),
+            _ => None,
+        }
+    }
+}
+
 /// One watcher to run, with the API versions it watches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Watch {
@@ -58,7 +87,7 @@ pub enum Watch {
     ClusterNetwork,
     OperatorNetwork,
     InstallConfig,
-    NodeNetworkStates,
+    NodeNetworkStates(NmstateVersion),
 }
 
 impl Watch {
@@ -71,7 +100,7 @@ impl Watch {
             Watch::ClusterNetwork => Resource::ClusterNetwork,
             Watch::OperatorNetwork => Resource::OperatorNetwork,
             Watch::InstallConfig => Resource::InstallConfig,
-            Watch::NodeNetworkStates => Resource::NodeNetworkStates,
+            Watch::NodeNetworkStates(_) => Resource::NodeNetworkStates,
         }
     }
 
@@ -88,7 +117,9 @@ impl Watch {
             Watch::ClusterNetwork => "config.openshift.io/v1 networks/cluster",
             Watch::OperatorNetwork => "operator.openshift.io/v1 networks/cluster",
             Watch::InstallConfig => "v1 configmaps kube-system/cluster-config-v1",
-            Watch::NodeNetworkStates => "nmstate.io/v1beta1 nodenetworkstates",
+            Watch::NodeNetworkStates(NmstateVersion::V1Beta1) => "nmstate.io/v1beta1 nodenetworkstates",
+            Watch::NodeNetworkStates(NmstateVersion::V1) => "nmstate.io/v1 nodenetworkstates",
+            Watch::NodeNetworkStates(NmstateVersion::V1Alpha1) => "nmstate.io/v1alpha1 nodenetworkstates",
         }
     }
 
@@ -105,8 +136,9 @@ impl Watch {
             Watch::ClusterNetwork => "status: the pod, service and external IP networks in use",
             Watch::OperatorNetwork => "spec.defaultNetwork: the OVN-Kubernetes internal subnets",
             Watch::InstallConfig => "the machine network, from key install-config only",
-            Watch::NodeNetworkStates => {
-                "the only version; status.currentState (free-form) holds each node's interfaces and routes"
+            Watch::NodeNetworkStates(_) => {
+                "one served version (v1beta1 preferred, else v1 or v1alpha1: the same shape); \
+                 status.currentState (free-form) holds each node's interfaces and routes"
             }
         }
     }
@@ -127,7 +159,8 @@ const HCO: Wanted =
 const CONFIG_NETWORK: Wanted = Wanted { group: "config.openshift.io", versions: &["v1"], plural: "networks" };
 const OPERATOR_NETWORK: Wanted =
     Wanted { group: "operator.openshift.io", versions: &["v1"], plural: "networks" };
-const NMSTATE: Wanted = Wanted { group: "nmstate.io", versions: &["v1beta1"], plural: "nodenetworkstates" };
+const NMSTATE: Wanted =
+    Wanted { group: "nmstate.io", versions: &["v1beta1", "v1", "v1alpha1"], plural: "nodenetworkstates" };
 
 /// What discovery found: the watchers to run now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,8 +180,7 @@ impl Served {
     pub fn from_discovery(groups: &APIGroupList, served: impl Fn(&str, &str) -> bool) -> Served {
         let find = |w: &Wanted| -> Option<&'static str> {
             let group = groups.groups.iter().find(|g| g.name == w.group)?;
-            let version = pick_version(group, w.versions)?;
-            served(&format!("{}/{version}", w.group), w.plural).then_some(version)
+            candidates(group, w.versions).into_iter().find(|v| served(&format!("{}/{v}", w.group), w.plural))
         };
         let mut watches = vec![Watch::Nodes];
         if find(&NADS).is_some() {
@@ -177,24 +209,25 @@ impl Served {
         if find(&OPERATOR_NETWORK).is_some() {
             watches.push(Watch::OperatorNetwork);
         }
-        if find(&NMSTATE).is_some() {
-            watches.push(Watch::NodeNetworkStates);
+        if let Some(version) = find(&NMSTATE).and_then(NmstateVersion::parse) {
+            watches.push(Watch::NodeNetworkStates(version));
         }
         watches.sort_by_key(|w| w.resource());
         Served { watches }
     }
 }
 
-/// The server's preferred version when mignet reads it (what kubectl would use), else the first of
-/// `versions` the group serves.
-fn pick_version(group: &APIGroup, versions: &[&'static str]) -> Option<&'static str> {
+/// The versions of `versions` the group serves, the server's preferred one first when mignet reads it
+/// (what kubectl would use): the first whose resource list offers the resource is watched, so a
+/// preferred version that serves only other kinds of the group (nmstate.io/v1 holds NNCPs, not
+/// NodeNetworkStates) does not hide an older one that has it.
+fn candidates(group: &APIGroup, versions: &[&'static str]) -> Vec<&'static str> {
     let served = |v: &str| group.versions.iter().any(|gv| gv.version == v);
     let preferred = group.preferred_version.as_ref().map(|p| p.version.as_str());
-    versions
-        .iter()
-        .copied()
-        .find(|v| Some(*v) == preferred && served(v))
-        .or_else(|| versions.iter().copied().find(|v| served(v)))
+    let mut out: Vec<&'static str> =
+        versions.iter().copied().filter(|v| Some(*v) == preferred && served(v)).collect();
+    out.extend(versions.iter().copied().filter(|v| Some(*v) != preferred && served(v)));
+    out
 }
 
 /// Whether a group version's resource list offers `plural` with list and watch.
@@ -215,12 +248,9 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
     let mut lists: Vec<(String, APIResourceList)> = Vec::new();
     for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE] {
         let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
-        // every known HyperConverged version (see the module docs), one version of the others
-        let versions: Vec<&str> = if w.group == HCO.group {
-            w.versions.iter().copied().filter(|v| group.versions.iter().any(|gv| gv.version == *v)).collect()
-        } else {
-            pick_version(group, w.versions).into_iter().collect()
-        };
+        // every version mignet reads: all of them for HyperConvergeds (see the module docs), the
+        // first that offers the resource for the others
+        let versions = candidates(group, w.versions);
         for version in versions {
             let gv = format!("{}/{version}", w.group);
             match client.list_api_group_resources(&gv).await {
@@ -329,9 +359,36 @@ mod tests {
         let s = Served::from_discovery(&g, |gv, plural| {
             gv == "nmstate.io/v1beta1" && plural == "nodenetworkstates"
         });
-        assert_eq!(s.watches, vec![Watch::Nodes, Watch::NodeNetworkStates]);
+        assert_eq!(s.watches, vec![Watch::Nodes, Watch::NodeNetworkStates(NmstateVersion::V1Beta1)]);
         let s = Served::from_discovery(&g, |_, plural| plural == "nodenetworkconfigurationpolicies");
         assert_eq!(s.watches, vec![Watch::Nodes]);
+    }
+
+    #[test]
+    fn node_network_states_are_read_through_whichever_nmstate_version_is_served() {
+        let pick = |versions: &[&str], preferred: &str| {
+            let g = groups(json!({"groups": [group("nmstate.io", versions, preferred)]}));
+            Served::from_discovery(&g, all_served).get(Resource::NodeNetworkStates)
+        };
+        assert_eq!(pick(&["v1beta1"], "v1beta1"), Some(Watch::NodeNetworkStates(NmstateVersion::V1Beta1)));
+        assert_eq!(pick(&["v1", "v1beta1"], "v1"), Some(Watch::NodeNetworkStates(NmstateVersion::V1)));
+        assert_eq!(pick(&["v1"], "v1"), Some(Watch::NodeNetworkStates(NmstateVersion::V1)));
+        assert_eq!(pick(&["v1alpha1"], "v1alpha1"), Some(Watch::NodeNetworkStates(NmstateVersion::V1Alpha1)));
+        assert_eq!(pick(&["v2", "v1alpha1"], "v2"), Some(Watch::NodeNetworkStates(NmstateVersion::V1Alpha1)));
+        assert_eq!(pick(&["v2"], "v2"), None);
+        // the preferred version does not list them (NNCPs only): the one that does is watched
+        let g = groups(json!({"groups": [group("nmstate.io", &["v1", "v1beta1"], "v1")]}));
+        let s = Served::from_discovery(&g, |gv, plural| {
+            gv == "nmstate.io/v1beta1" && plural == "nodenetworkstates"
+        });
+        assert_eq!(
+            s.get(Resource::NodeNetworkStates),
+            Some(Watch::NodeNetworkStates(NmstateVersion::V1Beta1))
+        );
+        assert_eq!(
+            Watch::NodeNetworkStates(NmstateVersion::V1).describe(),
+            "nmstate.io/v1 nodenetworkstates"
+        );
     }
 
     #[test]

@@ -376,7 +376,7 @@ fn reads_policy(watch: Watch, old: &Policy, new: &Policy) -> bool {
         Watch::HyperConvergeds(_)
         | Watch::ClusterNetwork
         | Watch::InstallConfig
-        | Watch::NodeNetworkStates => false,
+        | Watch::NodeNetworkStates(_) => false,
     }
 }
 
@@ -441,8 +441,8 @@ fn open(client: &Client, watch: Watch, part: Part, policy: Arc<Policy>) -> Event
             let api = Api::<ConfigMap>::namespaced(client.clone(), "kube-system");
             items(watcher::watcher(api, named("cluster-config-v1")), convert::install_config)
         }
-        Watch::NodeNetworkStates => {
-            let ar = api_resource("nmstate.io", "v1beta1", "NodeNetworkState", "nodenetworkstates");
+        Watch::NodeNetworkStates(version) => {
+            let ar = api_resource("nmstate.io", version.as_str(), "NodeNetworkState", "nodenetworkstates");
             items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::node_network_state)
         }
     }
@@ -511,7 +511,7 @@ pub async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::discovery::HcVersions;
+    use crate::cluster::discovery::{HcVersions, NmstateVersion};
 
     fn policy(yaml: &str) -> Policy {
         Policy::from_yaml(yaml).unwrap()
@@ -542,7 +542,7 @@ mod tests {
             Watch::HyperConvergeds(HcVersions::only(HcVersion::V1)),
             Watch::ClusterNetwork,
             Watch::InstallConfig,
-            Watch::NodeNetworkStates,
+            Watch::NodeNetworkStates(NmstateVersion::V1),
         ] {
             assert!(!reads_policy(w, &base, &unrelated), "{w:?}");
             assert!(!reads_policy(w, &base, &base.clone()), "{w:?}");

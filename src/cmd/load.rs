@@ -75,7 +75,11 @@ fn visit(paths: &[PathBuf], f: &mut (dyn FnMut(Located) -> Result<()> + Send)) -
 fn convert(doc: Document) -> Result<Option<Located>> {
     let source = format!("{}:{}", doc.source, doc.line);
     let field = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-    if Kind::from_api_version(&field("apiVersion"), &field("kind")) == Kind::Other {
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    if Kind::from_api_version(&api_version, &kind) == Kind::Other {
+        if let Some(known) = Kind::unread_version(&api_version, &kind) {
+            anyhow::bail!("{source}: {}", unread(&doc.value, &api_version, &kind, known));
+        }
         return Ok(None);
     }
     let object: DynamicObject = serde_json::from_value(doc.value)
@@ -199,11 +203,13 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
     let field = |k: &str| doc.value.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
     let kind = Kind::from_api_version(&field("apiVersion"), &field("kind"));
     if kind == Kind::Other {
-        return None;
+        let known = Kind::unread_version(&field("apiVersion"), &field("kind"))?;
+        let message = unread(&doc.value, &field("apiVersion"), &field("kind"), known);
+        return Some(Item::Error(Unreadable { at, message }));
     }
     let name = doc.value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("<unnamed>");
     let who = format!("{} {}", field("kind"), printable(name));
-    if let Some((path, text)) = templated(&doc.value, String::new()) {
+    if let Some((path, text)) = templated(&doc.value, String::new(), kind == Kind::Nncp) {
         let message = format!(
             "{}: {path} holds an unrendered template {}: {}",
             who,
@@ -239,21 +245,34 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
     })))
 }
 
+/// Why a known kind in a version mignet does not read is not judged, and what would be.
+fn unread(value: &Value, api_version: &str, kind: &str, known: &str) -> String {
+    let name = value.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("<unnamed>");
+    format!(
+        "{kind} {}: apiVersion {} is not one mignet reads ({known} of {kind}), so it is not judged: \
+         write it (or dump it with oc get) through one of those versions",
+        printable(name),
+        msg::quote(api_version),
+    )
+}
+
 /// The first string holding a Go template action, with its field path; annotations (a
 /// last-applied-configuration), managed fields and status are what a cluster wrote, not a template.
-fn templated(v: &Value, path: String) -> Option<(String, String)> {
+/// In an NNCP (`nncp`), nmstate's own `{{ capture.name.path }}` references are meant to be applied
+/// as written, and only other actions count.
+fn templated(v: &Value, path: String, nncp: bool) -> Option<(String, String)> {
     if ["metadata.annotations", "metadata.managedFields", "status"].contains(&path.as_str()) {
         return None;
     }
     match v {
-        Value::String(s) if input::looks_templated(s) => {
+        Value::String(s) if input::looks_templated(s) && !(nncp && input::only_captures(s)) => {
             Some((if path.is_empty() { "the document".into() } else { path }, s.clone()))
         }
-        Value::Object(map) => map
-            .iter()
-            .find_map(|(k, v)| templated(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") })),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            templated(v, if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, nncp)
+        }),
         Value::Array(items) => {
-            items.iter().enumerate().find_map(|(i, v)| templated(v, format!("{path}[{i}]")))
+            items.iter().enumerate().find_map(|(i, v)| templated(v, format!("{path}[{i}]"), nncp))
         }
         _ => None,
     }

@@ -287,6 +287,28 @@ pub fn looks_templated(text: &str) -> bool {
     text.find("{{").is_some_and(|at| text[at..].contains("}}"))
 }
 
+/// Whether every `{{ ... }}` action of a text is an nmstate capture reference
+/// (`{{ capture.default-gw.routes.running.0.next-hop-interface }}`): nmstate's own syntax in an NNCP,
+/// resolved per node by the handler, not a Helm template to render first.
+pub fn only_captures(text: &str) -> bool {
+    let mut rest = text;
+    let mut any = false;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else { break };
+        let action = rest[open + 2..open + close].trim();
+        let reference = action.strip_prefix("capture.").is_some_and(|path| {
+            !path.is_empty()
+                && path.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        });
+        if !reference {
+            return false;
+        }
+        any = true;
+        rest = &rest[open + close + 2..];
+    }
+    any
+}
+
 fn with_template_hint(mut err: InputError) -> InputError {
     if let InputError::Yaml { message, .. } | InputError::Json { message, .. } = &mut err {
         message.push_str("; ");
@@ -701,6 +723,28 @@ mod tests {
         assert_eq!(all(text, Format::Yaml), ["!in:1", "!in:5", "e@6"]);
         // JSON has no document marker: the rest of the file is lost, the documents before it are not
         assert_eq!(all("{\"metadata\": {\"name\": \"a\"}}\n{\"x\" 1}\n{}", Format::Json), ["a@1", "!in:2:6"]);
+    }
+
+    #[test]
+    fn capture_references_are_told_from_templates() {
+        for s in [
+            "{{ capture.default-gw.routes.running.0.next-hop-interface }}",
+            "{{capture.base_iface.interfaces.0.name}}.100",
+            "{{ capture.a.b }} and {{ capture.c.d }}",
+        ] {
+            assert!(looks_templated(s) && only_captures(s), "{s}");
+        }
+        for s in [
+            "{{ .Values.master }}",
+            "{{ capture.x }} {{ .Release.Name }}",
+            "{{ capture. }}",
+            "{{ capture.x | quote }}",
+            "{{ include \"capture.x\" . }}",
+            "no template",
+            "{{ capture.x",
+        ] {
+            assert!(!only_captures(s), "{s}");
+        }
     }
 
     #[test]

@@ -49,9 +49,11 @@ pub enum Kind {
     ClusterNetwork,
     /// `operator.openshift.io/v1` `Network`: OVN-Kubernetes internal subnets.
     OperatorNetwork,
-    /// `nmstate.io` `NodeNetworkState`: one node's interfaces and routes.
+    /// `nmstate.io` `NodeNetworkState` (v1beta1, older dumps v1alpha1, some v1; one shape): one
+    /// node's interfaces and routes.
     NodeNetworkState,
-    /// `nmstate.io` `NodeNetworkConfigurationPolicy` (v1 and v1beta1): a change to the hosts.
+    /// `nmstate.io` `NodeNetworkConfigurationPolicy` (v1, v1beta1 and the old v1alpha1, one shape): a
+    /// change to the hosts.
     Nncp,
     Other,
 }
@@ -66,8 +68,8 @@ impl Kind {
             ("", "v1", "Node") => Kind::Node,
             ("config.openshift.io", "v1", "Network") => Kind::ClusterNetwork,
             ("operator.openshift.io", "v1", "Network") => Kind::OperatorNetwork,
-            ("nmstate.io", "v1beta1" | "v1alpha1", "NodeNetworkState") => Kind::NodeNetworkState,
-            ("nmstate.io", "v1" | "v1beta1", "NodeNetworkConfigurationPolicy") => Kind::Nncp,
+            ("nmstate.io", "v1" | "v1beta1" | "v1alpha1", "NodeNetworkState") => Kind::NodeNetworkState,
+            ("nmstate.io", "v1" | "v1beta1" | "v1alpha1", "NodeNetworkConfigurationPolicy") => Kind::Nncp,
             _ => Kind::Other,
         }
     }
@@ -76,6 +78,19 @@ impl Kind {
     pub fn from_api_version(api_version: &str, kind: &str) -> Kind {
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         Kind::from_gvk(group, version, kind)
+    }
+
+    /// For an object of a kind mignet reads in a version it does not (`nmstate.io/v2`
+    /// `NodeNetworkState`), the versions it reads: such an object is reported, never skipped in silence.
+    pub fn unread_version(api_version: &str, kind: &str) -> Option<&'static str> {
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let known = match (group, kind) {
+            ("nmstate.io", "NodeNetworkState" | "NodeNetworkConfigurationPolicy") => {
+                "nmstate.io/v1, v1beta1 and v1alpha1"
+            }
+            _ => return None,
+        };
+        (Kind::from_gvk(group, version, kind) == Kind::Other).then_some(known)
     }
 
     /// Classifies an object by its own type fields.
@@ -217,11 +232,21 @@ mod tests {
         assert_eq!(Kind::from_api_version("v1", "Node"), Kind::Node);
         assert_eq!(Kind::from_api_version("config.openshift.io/v1", "Network"), Kind::ClusterNetwork);
         assert_eq!(Kind::from_api_version("v1", "ConfigMap"), Kind::Other);
-        assert_eq!(Kind::from_api_version("nmstate.io/v1beta1", "NodeNetworkState"), Kind::NodeNetworkState);
-        for v in ["nmstate.io/v1", "nmstate.io/v1beta1"] {
+        // every nmstate.io version of one shape reads alike
+        for v in ["nmstate.io/v1", "nmstate.io/v1beta1", "nmstate.io/v1alpha1"] {
+            assert_eq!(Kind::from_api_version(v, "NodeNetworkState"), Kind::NodeNetworkState);
             assert_eq!(Kind::from_api_version(v, "NodeNetworkConfigurationPolicy"), Kind::Nncp);
+            assert_eq!(Kind::unread_version(v, "NodeNetworkState"), None);
         }
         assert_eq!(Kind::from_api_version("nmstate.io/v2", "NodeNetworkConfigurationPolicy"), Kind::Other);
+        // a known kind in a version mignet does not read is told apart from a kind it does not know
+        assert_eq!(
+            Kind::unread_version("nmstate.io/v2", "NodeNetworkConfigurationPolicy"),
+            Some("nmstate.io/v1, v1beta1 and v1alpha1")
+        );
+        assert!(Kind::unread_version("nmstate.io/v2", "NodeNetworkState").is_some());
+        assert_eq!(Kind::unread_version("nmstate.io/v1", "NodeNetworkConfigurationEnactment"), None);
+        assert_eq!(Kind::unread_version("v1", "ConfigMap"), None);
     }
 }
 

@@ -84,9 +84,10 @@ rules! {
     HcBandwidthLow => "hc-bandwidth-low", "a bandwidth under 1Mi/s is raised to 1Mi/s by KubeVirt (warning)";
     HcTimeoutVsBandwidth => "hc-timeout-vs-bandwidth", "completionTimeoutPerGiB must leave time to copy a GiB at the bandwidth";
     HcDefaults => "hc-defaults", "absent live-migration settings get the policy's defaults (mutating)";
-    NncpBreaksMigration => "nncp-breaks-migration", "a NodeNetworkConfigurationPolicy must not remove, down or shrink the migration master";
+    NncpBreaksMigration => "nncp-breaks-migration", "a NodeNetworkConfigurationPolicy must not remove, down, shrink or enslave the migration master, nor leave its bond without a port";
     NncpMtuShrinksMigration => "nncp-mtu-shrinks-migration", "lowering the master's MTU clamps running macvlans (warning)";
     NncpCaptureUnjudged => "nncp-capture-unjudged", "capture templates resolve per node: not judged (warning)";
+    NncpReplacesMigrationPorts => "nncp-replaces-migration-ports", "the policy drops ports of the migration bond: migrations move to the NICs it lists (warning)";
 }
 
 impl fmt::Display for Rule {

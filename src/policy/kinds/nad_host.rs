@@ -164,11 +164,36 @@ pub(in crate::policy) fn check(
         );
     }
     if counts.port > 0 && f.enabled(Rule::NadMasterPort) {
-        let (named, total) = nodes_with(view, master, |x| x.port_of.is_some());
+        // nodes grouped by what the master is a port of: a bond on some, br-ex itself on others
+        let mut by_controller: Vec<(&str, Vec<&str>, usize)> = Vec::new();
+        for (n, host) in view.virt_handler_hosts() {
+            let Some(c) = host.and_then(Result::ok).and_then(|h| h.facts(master)).and_then(|x| x.port_of)
+            else {
+                continue;
+            };
+            match by_controller.iter_mut().find(|(k, _, _)| *k == c) {
+                Some((_, named, total)) => {
+                    *total += 1;
+                    if named.len() < MAX_NAMED {
+                        named.push(n);
+                    }
+                }
+                None => by_controller.push((c, vec![n], 1)),
+            }
+        }
+        let (controller, named, total) = by_controller.first().cloned().unwrap_or_default();
         let first = named.first().and_then(|n| readable(view, n));
-        let controller = first.and_then(|h| h.facts(master)).and_then(|x| x.port_of).unwrap_or_default();
-        let is_bond = first.and_then(|h| h.facts(controller)).is_some_and(|c| c.kind == IfaceType::Bond);
+        // a bond that is not the node's own link could carry migrations itself
+        let is_bond = first
+            .and_then(|h| h.facts(controller))
+            .is_some_and(|c| c.kind == IfaceType::Bond && !c.management);
         let shown = printable(controller);
+        let others: String = by_controller
+            .iter()
+            .skip(1)
+            .take(MAX_NAMED)
+            .map(|(c, named, total)| format!(", of {} on {}", printable(c), node_list(named, *total)))
+            .collect();
         let hint = if is_bond {
             format!("use the bond {shown} itself if it is dedicated to migration, or a free NIC")
         } else {
@@ -180,8 +205,8 @@ pub(in crate::policy) fn check(
             msg::invalid(
                 master,
                 format!(
-                    "is a port of {shown} on {}: the kernel refuses a macvlan on it (\"device or resource \
-                     busy\"); {hint}",
+                    "is a port of {shown} on {}{others}: the kernel refuses a macvlan on it (\"device or \
+                     resource busy\"); {hint}",
                     node_list(&named, total)
                 ),
             ),

@@ -5,6 +5,8 @@
 //! the API server stop answering: breaking the migration NIC alone is committed, and every running
 //! virt-handler silently loses `migration0`. These rules catch it before it is stored.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 use crate::policy::{
@@ -38,9 +40,14 @@ struct Desired<'a> {
     ports_field: &'static str,
     /// `controller` when given; empty detaches the interface from its bond or bridge.
     controller: Option<&'a str>,
+    /// `type` when given.
+    kind: Option<&'a str>,
+    /// Every name the entry takes as a port (bond ports, `bridge.port[].name` and OVS bond members
+    /// inside a bridge), with the field each is written at.
+    enslaves: Vec<(String, &'a str)>,
 }
 
-impl Desired<'_> {
+impl<'a> Desired<'a> {
     fn field(&self, key: &str) -> String {
         format!("spec.desiredState.interfaces[{}].{key}", self.index)
     }
@@ -48,6 +55,71 @@ impl Desired<'_> {
     fn removes(&self) -> bool {
         matches!(self.state, "absent" | "down")
     }
+
+    /// The bond port list when every name in it is known (no capture template).
+    fn known_ports(&self) -> Option<&[&'a str]> {
+        self.ports.as_deref().filter(|l| !l.iter().any(|p| templated(p)))
+    }
+
+    /// What the entry is, as messages name it.
+    fn describe(&self) -> String {
+        let kind = match self.kind {
+            Some(k) => k,
+            None if self.ports.is_some() => "bond",
+            None => "bridge",
+        };
+        format!("{kind} {}", msg::quote(self.name))
+    }
+}
+
+/// A policy's entries with lookups by name, so judging it on each node costs what the master stands
+/// on, not the size of the policy (a policy may list thousands of interfaces or ports).
+struct Entries<'a> {
+    list: Vec<Desired<'a>>,
+    /// Entry indices by interface name, in list order.
+    by_name: HashMap<&'a str, Vec<usize>>,
+    /// Per name some entry takes as a port: (entry index, field).
+    enslaved: HashMap<&'a str, Vec<(usize, usize)>>,
+}
+
+impl<'a> Entries<'a> {
+    fn new(list: Vec<Desired<'a>>) -> Self {
+        let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut enslaved: HashMap<&str, Vec<(usize, usize)>> = HashMap::new();
+        for (i, e) in list.iter().enumerate() {
+            by_name.entry(e.name).or_default().push(i);
+            for (j, (_, p)) in e.enslaves.iter().enumerate() {
+                enslaved.entry(p).or_default().push((i, j));
+            }
+        }
+        Entries { list, by_name, enslaved }
+    }
+
+    /// The entries naming `name`, in list order.
+    fn named(&self, name: &str) -> impl Iterator<Item = &Desired<'a>> {
+        self.by_name.get(name).into_iter().flatten().map(|i| &self.list[*i])
+    }
+
+    /// Whether the policy takes `port` away from `bond`: removes or downs it, or gives it another
+    /// controller.
+    fn takes_away(&self, port: &str, bond: &str) -> bool {
+        self.named(port).any(|e| e.removes() || e.controller.is_some_and(|c| c != bond))
+    }
+}
+
+/// The names of `from` that `other` lacks, in `from`'s order: a scan for the usual two or three
+/// ports, a set for lists of thousands.
+fn missing_from<'a>(from: &[&'a str], other: &[&str]) -> Vec<&'a str> {
+    if from.len().saturating_mul(other.len()) <= 1024 {
+        return from.iter().copied().filter(|p| !other.contains(p)).collect();
+    }
+    let other: HashSet<&str> = other.iter().copied().collect();
+    from.iter().copied().filter(|p| !other.contains(p)).collect()
+}
+
+/// A value nmstate resolves per node (`{{ capture.x.y }}`): unknown here.
+fn templated(s: &str) -> bool {
+    s.contains("{{")
 }
 
 fn desired(list: &[Value]) -> Vec<Desired<'_>> {
@@ -69,14 +141,38 @@ fn desired(list: &[Value]) -> Vec<Desired<'_>> {
             (_, Some("slaves")) => "link-aggregation.slaves",
             _ => "link-aggregation.port",
         };
+        let ports: Option<Vec<&str>> = host::port_names(host::bond_ports(v)).map(Iterator::collect);
+        let at = |key: &str| format!("spec.desiredState.interfaces[{index}].{key}");
+        let mut enslaves: Vec<(String, &str)> = ports
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(j, p)| (at(&format!("{ports_field}[{j}]")), *p))
+            .collect();
+        let bridge = object::get(v, &["bridge", "port"]).and_then(Value::as_array);
+        for (j, port) in bridge.into_iter().flatten().enumerate().take(host::MAX_PORTS) {
+            if let Some(p) = port.get("name").and_then(Value::as_str) {
+                enslaves.push((at(&format!("bridge.port[{j}].name")), p));
+            }
+            let members =
+                port.get("link-aggregation").and_then(|la| la.get("port")).and_then(Value::as_array);
+            for (k, m) in members.into_iter().flatten().enumerate().take(host::MAX_PORTS) {
+                if let Some(p) = m.as_str().or_else(|| m.get("name").and_then(Value::as_str)) {
+                    enslaves.push((at(&format!("bridge.port[{j}].link-aggregation.port[{k}].name")), p));
+                }
+            }
+        }
+        enslaves.retain(|(_, p)| *p != name && !templated(p));
         out.push(Desired {
             index,
             name,
             state: v.get("state").and_then(Value::as_str).unwrap_or("up"),
             mtu: host::mtu_of(v.get("mtu")),
-            ports: host::port_names(host::bond_ports(v)).map(Iterator::collect),
+            ports,
             ports_field,
-            controller: v.get("controller").and_then(Value::as_str),
+            controller: v.get("controller").and_then(Value::as_str).filter(|c| !templated(c)),
+            kind: v.get("type").and_then(Value::as_str),
+            enslaves,
         });
     }
     out
@@ -194,8 +290,8 @@ pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut
     else {
         return;
     };
-    let entries = desired(list);
-    if entries.is_empty() {
+    let entries = Entries::new(desired(list));
+    if entries.list.is_empty() {
         return;
     }
     let guarded = guarded(ctx);
@@ -246,13 +342,18 @@ fn judge<'v>(
     g: &MigrationMaster,
     of_nad: &str,
     host: Option<&HostNetwork>,
-    entries: &[Desired<'_>],
+    entries: &Entries<'_>,
     node: Option<&'v str>,
     hits: &mut Hits<'v>,
 ) {
     let deps = dependencies(g, host);
     // most policies touch nothing the master stands on: leave before building any message
-    if !entries.iter().any(|e| deps.iter().any(|d| d.name == e.name || d.ports.contains(&e.name))) {
+    let touches = |d: &Dependency<'_>| {
+        entries.by_name.contains_key(d.name)
+            || entries.enslaved.contains_key(d.name)
+            || d.ports.iter().any(|p| entries.by_name.contains_key(p))
+    };
+    if !deps.iter().any(touches) {
         return;
     }
     let master = msg::quote(&g.master);
@@ -265,8 +366,14 @@ fn judge<'v>(
             format!("{} is the base of VLAN {}, {of_nad} or under it", msg::quote(d.name), msg::quote(v))
         }
     };
-    for e in entries {
-        let Some(d) = deps.iter().find(|d| d.name == e.name) else { continue };
+    // entries naming what the master stands on, in list order (a name is one dependency at most)
+    let mut named: Vec<(usize, &Dependency<'_>)> = deps
+        .iter()
+        .flat_map(|d| entries.by_name.get(d.name).into_iter().flatten().map(move |i| (*i, d)))
+        .collect();
+    named.sort_by_key(|(i, _)| *i);
+    for (i, d) in named {
+        let e = &entries.list[i];
         if e.removes() {
             hits.add(
                 Rule::NncpBreaksMigration,
@@ -312,27 +419,113 @@ fn judge<'v>(
             }
         }
     }
+    // the master, or the bond or VLAN base it stands on, made a port of a bridge or a bond
+    for d in deps.iter().filter(|d| matches!(d.role, Role::Master | Role::BaseOf(_))) {
+        let why = if d.role == Role::Master {
+            "the kernel refuses to enslave a device that carries macvlans (\"device or resource busy\"), so the \
+             policy fails there, and a node it configures first can no longer create migration0"
+        } else {
+            "the migration VLAN would then ride a port of another bond or bridge and share its link"
+        };
+        for &(i, j) in entries.enslaved.get(d.name).into_iter().flatten() {
+            let e = &entries.list[i];
+            if !e.removes() {
+                hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    e.enslaves[j].0.clone(),
+                    msg::forbidden(format!(
+                        "{} on {{nodes}}: {} takes it as a port: {why}",
+                        what(d),
+                        e.describe()
+                    )),
+                    node,
+                );
+            }
+        }
+        for e in entries.named(d.name).filter(|e| !e.removes()) {
+            if let Some(c) = e.controller.filter(|c| !c.is_empty() && *c != d.name) {
+                hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    e.field("controller"),
+                    msg::invalid(
+                        c,
+                        format!("{} on {{nodes}}: making it a port of {}: {why}", what(d), msg::quote(c)),
+                    ),
+                    node,
+                );
+            }
+        }
+    }
+    // the migration bond's ports replaced: by none that exists on the node (deny), or by others (warn)
+    if let Some(h) = host {
+        for d in deps.iter().filter(|d| matches!(d.role, Role::Master | Role::BaseOf(_))) {
+            let Some(e) = entries.named(d.name).find(|e| !e.removes()) else { continue };
+            let Some(list) = e.known_ports().filter(|l| !l.is_empty()) else { continue };
+            // a virtual port the same policy creates counts; an ethernet NIC cannot be created
+            let made =
+                |p: &str| entries.named(p).any(|o| !o.removes() && o.kind.is_some_and(|k| k != "ethernet"));
+            let exists = |p: &str| !h.named(p).is_empty() || made(p);
+            if list.iter().all(|p| entries.takes_away(p, d.name)) {
+                continue; // left with no ports: said below
+            }
+            let field = e.field(e.ports_field);
+            let names = |l: &[&str]| l.iter().map(|p| msg::quote(p)).collect::<Vec<_>>().join(", ");
+            if !list.iter().any(|p| exists(p)) {
+                hits.add(
+                    Rule::NncpBreaksMigration,
+                    true,
+                    field,
+                    msg::forbidden(format!(
+                        "{} on {{nodes}}: none of its new ports {} exists there, so the bond would carry nothing \
+                         and migrations there stop",
+                        what(d),
+                        names(list)
+                    )),
+                    node,
+                );
+                continue;
+            }
+            let dropped = missing_from(&d.ports, list);
+            if dropped.is_empty() {
+                continue;
+            }
+            let added = missing_from(list, &d.ports);
+            let added = if added.is_empty() { "none".to_owned() } else { names(&added) };
+            hits.add(
+                Rule::NncpReplacesMigrationPorts,
+                false,
+                field,
+                format!(
+                    "drops {} {} of {} and adds {added} on {{nodes}}: {}, so migrations move to the ports \
+                     the policy lists; check their links, switch ports and MTU before applying",
+                    if dropped.len() == 1 { "port" } else { "ports" },
+                    names(&dropped),
+                    msg::quote(d.name),
+                    what(d)
+                ),
+                node,
+            );
+        }
+    }
     // a bond left with no ports carries nothing
-    for d in deps
-        .iter()
-        .filter(|d| !d.ports.is_empty() || entries.iter().any(|e| e.name == d.name && e.ports.is_some()))
-    {
-        let own = entries.iter().find(|e| e.name == d.name);
-        let start: Vec<&str> = match own.and_then(|e| e.ports.as_ref()) {
-            Some(list) => list.clone(),
-            None => d.ports.clone(),
+    for d in deps.iter().filter(|d| !d.ports.is_empty() || entries.named(d.name).any(|e| e.ports.is_some())) {
+        let own = entries.named(d.name).next();
+        let start: &[&str] = match own.and_then(|e| e.ports.as_deref()) {
+            Some(list) => list,
+            None => &d.ports,
         };
-        let leaving = |p: &str| {
-            entries.iter().any(|e| e.name == p && (e.removes() || e.controller.is_some_and(|c| c != d.name)))
-        };
-        if (start.iter().all(|p| leaving(p)) && !d.ports.is_empty())
+        if (start.iter().all(|p| entries.takes_away(p, d.name)) && !d.ports.is_empty())
             || (start.is_empty() && own.is_some_and(|e| e.ports.is_some()))
         {
             let field = match own.filter(|e| e.ports.is_some()) {
                 Some(e) => e.field(e.ports_field),
-                None => entries
+                None => start
                     .iter()
-                    .find(|e| start.contains(&e.name))
+                    .filter_map(|p| entries.by_name.get(p).and_then(|l| l.first()))
+                    .min()
+                    .map(|i| &entries.list[*i])
                     .map(|e| e.field(if e.removes() { "state" } else { "controller" }))
                     .unwrap_or_else(|| "spec.desiredState.interfaces".to_owned()),
             };

@@ -22,8 +22,11 @@ use crate::policy::object;
 pub const MAX_INTERFACES: usize = 16_384;
 /// Longest interface name kept (Linux allows 15 bytes, OVS records may be longer).
 const MAX_NAME: usize = 256;
-/// Most ports or addresses read from one interface; the rest make the node unknown.
+/// Most addresses read from one interface; more make the node unknown.
 const MAX_LIST: usize = 1024;
+/// Most ports read from one bond or bridge (an OVS bridge can hold thousands); more make the node
+/// unknown.
+pub const MAX_PORTS: usize = MAX_INTERFACES;
 /// Most routes scanned for the default route.
 const MAX_ROUTES: usize = 100_000;
 
@@ -158,7 +161,7 @@ pub enum HostError {
     NotAList(&'static str),
     #[error("{0} interfaces, more than the {MAX_INTERFACES} mignet reads")]
     TooMany(usize),
-    #[error("interface {0:?} lists more than {MAX_LIST} ports or addresses")]
+    #[error("interface {0:?} lists more than {MAX_PORTS} ports or {MAX_LIST} addresses")]
     TooLong(String),
 }
 
@@ -216,8 +219,7 @@ impl HostNetwork {
                 ifaces.push(iface);
             }
         }
-        ifaces.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
-        ifaces.dedup_by(|a, b| a.name == b.name && a.kind == b.kind);
+        let ifaces = linked(ifaces);
         let mut default_routes: Vec<Box<str>> = Vec::new();
         let running = object::get(state, &["routes", "running"]).and_then(Value::as_array);
         for r in running.into_iter().flatten().take(MAX_ROUTES) {
@@ -231,15 +233,13 @@ impl HostNetwork {
                 default_routes.push(dev);
             }
         }
-        Ok(HostNetwork { ifaces: ifaces.into(), default_routes: default_routes.into() })
+        Ok(HostNetwork { ifaces, default_routes: default_routes.into() })
     }
 
     /// Builds a host network from interfaces (tests and benchmarks).
-    pub fn new(mut ifaces: Vec<Iface>, default_routes: &[&str]) -> HostNetwork {
-        ifaces.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
-        ifaces.dedup_by(|a, b| a.name == b.name && a.kind == b.kind);
+    pub fn new(ifaces: Vec<Iface>, default_routes: &[&str]) -> HostNetwork {
         HostNetwork {
-            ifaces: ifaces.into(),
+            ifaces: linked(ifaces),
             default_routes: default_routes.iter().map(|s| (*s).into()).collect(),
         }
     }
@@ -403,6 +403,59 @@ impl Facts<'_> {
     }
 }
 
+/// Sorts the records by (name, type), one per pair, and makes every port relation two-sided, as
+/// nmstate writes it on either side: a record listed by a bond or bridge (`port`, `bridge.port`)
+/// that names no `controller` gets the first lister as its controller, and a record naming a
+/// controller joins that bond's or bridge's port list. A record never becomes its own port (OVN's
+/// `br-ex` bridge lists its internal port of the same name, which is another record); cycles and
+/// names listed twice are kept as written and cost one binary search per listed name.
+fn linked(mut ifaces: Vec<Iface>) -> Box<[Iface]> {
+    ifaces.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
+    ifaces.dedup_by(|a, b| a.name == b.name && a.kind == b.kind);
+    for i in ifaces.iter_mut().filter(|i| !i.ports.is_sorted()) {
+        let mut ports = std::mem::take(&mut i.ports).into_vec();
+        ports.sort();
+        ports.dedup();
+        i.ports = ports.into();
+    }
+    let range = |ifaces: &[Iface], name: &str| {
+        let start = ifaces.partition_point(|i| &*i.name < name);
+        start..start + ifaces[start..].partition_point(|i| &*i.name == name)
+    };
+    let mut controllers: Vec<(usize, Box<str>)> = Vec::new();
+    let mut joins: Vec<(usize, Box<str>)> = Vec::new();
+    for (at, i) in ifaces.iter().enumerate() {
+        if i.kind.has_ports() {
+            for p in i.ports.iter() {
+                for r in range(&ifaces, p).filter(|r| *r != at && ifaces[*r].controller.is_none()) {
+                    controllers.push((r, i.name.clone()));
+                }
+            }
+        }
+        if let Some(c) = &i.controller {
+            for r in range(&ifaces, c) {
+                if r != at && ifaces[r].kind.has_ports() && ifaces[r].ports.binary_search(&i.name).is_err() {
+                    joins.push((r, i.name.clone()));
+                }
+            }
+        }
+    }
+    for (r, c) in controllers {
+        ifaces[r].controller.get_or_insert(c);
+    }
+    joins.sort();
+    joins.dedup();
+    for group in joins.chunk_by(|a, b| a.0 == b.0) {
+        let i = &mut ifaces[group[0].0];
+        let mut ports: Vec<Box<str>> =
+            i.ports.iter().cloned().chain(group.iter().map(|(_, p)| p.clone())).collect();
+        ports.sort();
+        ports.dedup();
+        i.ports = ports.into();
+    }
+    ifaces.into()
+}
+
 fn read_iface(v: &Value) -> Result<Option<Iface>, HostError> {
     let Some(name) = name_of(v.get("name")) else { return Ok(None) };
     let kind = v.get("type").and_then(Value::as_str).map_or(IfaceType::Other, IfaceType::parse);
@@ -410,7 +463,7 @@ fn read_iface(v: &Value) -> Result<Option<Iface>, HostError> {
     let too_long = || HostError::TooLong(name.to_string());
     let mut ports: Vec<Box<str>> = Vec::new();
     let mut add_ports = |list: Option<&Value>| -> Result<(), HostError> {
-        if list.and_then(Value::as_array).is_some_and(|l| l.len() > MAX_LIST) {
+        if list.and_then(Value::as_array).is_some_and(|l| l.len() > MAX_PORTS) {
             return Err(too_long());
         }
         ports.extend(port_names(list).into_iter().flatten().filter_map(|p| name_of(Some(&Value::from(p)))));
@@ -430,7 +483,7 @@ fn read_iface(v: &Value) -> Result<Option<Iface>, HostError> {
     }
     ports.sort();
     ports.dedup();
-    if ports.len() > MAX_LIST {
+    if ports.len() > MAX_PORTS {
         return Err(too_long());
     }
     let mut addresses = Vec::new();

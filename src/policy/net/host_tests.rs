@@ -137,7 +137,7 @@ fn unreadable_states_are_errors_never_panics() {
         (0..MAX_INTERFACES + 1).map(|i| json!({"name": format!("veth{i}"), "type": "veth"})).collect(),
     );
     assert_eq!(HostNetwork::from_state(&many), Err(HostError::TooMany(MAX_INTERFACES + 1)));
-    let ports: Vec<String> = (0..2000).map(|i| format!("p{i}")).collect();
+    let ports: Vec<String> = (0..MAX_PORTS + 1).map(|i| format!("p{i}")).collect();
     let long = add_iface(&base, json!({"name":"bond9","type":"bond","link-aggregation":{"port":ports}}));
     assert!(matches!(HostNetwork::from_state(&long), Err(HostError::TooLong(n)) if n == "bond9"));
 }
@@ -225,4 +225,129 @@ fn ten_thousand_interfaces_are_read_and_found() {
     assert_eq!(h.facts("vlan9999").unwrap().mtu, Some(9000));
     assert!(!h.facts("bond2").unwrap().management);
     assert_eq!(h.dependencies("bond2").len(), 3);
+}
+
+/// An OVN worker as older nmstate reports it: every relation written on the bridge or bond side
+/// only, no `controller` anywhere.
+fn listed_only() -> Value {
+    let mut s = ovn_state("w0", 30);
+    for i in s["status"]["currentState"]["interfaces"].as_array_mut().unwrap() {
+        i.as_object_mut().unwrap().remove("controller");
+    }
+    s
+}
+
+#[test]
+fn ports_listed_only_by_the_bridge_or_bond_are_ports() {
+    let h = marked(&listed_only(), &[]);
+    assert_eq!(h.facts("bond0").unwrap().port_of, Some("br-ex"));
+    assert_eq!(h.facts("eno1").unwrap().port_of, Some("bond0"));
+    assert_eq!(h.facts("bond1").unwrap().port_of, Some("br-vm"));
+    assert_eq!(h.facts("ens3f0").unwrap().port_of, Some("bond2"));
+    assert_eq!(h.facts("br-ex").unwrap().port_of, None, "the internal port is no port");
+    assert_eq!(h.facts("bond2").unwrap().port_of, None);
+    assert_eq!(h.management(), ["bond0", "br-ex", "eno1", "eno2"]);
+}
+
+#[test]
+fn ports_naming_only_their_controller_join_its_port_list() {
+    let mut s = ovn_state("w0", 30);
+    for name in ["bond0", "bond1", "bond2"] {
+        s = edit_iface(&s, name, json!({"link-aggregation": {"mode": "802.3ad"}}));
+    }
+    s = edit_iface(&s, "br-ex", json!({"bridge": {"options": {}}}));
+    let h = marked(&s, &[]);
+    assert_eq!(&*h.named("bond2")[0].ports, ["ens3f0".into(), "ens3f1".into()]);
+    let deps: Vec<(&str, Role)> = h.dependencies("bond2").iter().map(|d| (d.name, d.role)).collect();
+    assert_eq!(
+        deps,
+        [("bond2", Role::Master), ("ens3f1", Role::PortOf("bond2")), ("ens3f0", Role::PortOf("bond2"))]
+    );
+    // br-ex lists nothing: bond0 (controller br-ex) and the internal port join it
+    assert_eq!(&*h.named("br-ex")[0].ports, ["bond0".into(), "br-ex".into()]);
+    assert_eq!(h.management(), ["bond0", "br-ex", "eno1", "eno2"]);
+}
+
+#[test]
+fn br_ex_over_a_single_nic_makes_the_nic_management_and_a_port() {
+    let s = json!({"apiVersion":"nmstate.io/v1","kind":"NodeNetworkState","metadata":{"name":"w0"},
+    "status":{"currentState":{"interfaces":[
+        {"name":"br-ex","type":"ovs-bridge","state":"up","bridge":{"port":[{"name":"ens3"},{"name":"br-ex"}]}},
+        {"name":"br-ex","type":"ovs-interface","state":"up","mtu":1500,
+         "ipv4":{"enabled":true,"address":[{"ip":"10.20.0.30","prefix-length":24}]}},
+        {"name":"ens3","type":"ethernet","state":"up","mtu":1500},
+        {"name":"ens4","type":"ethernet","state":"up","mtu":9000}],
+      "routes":{"running":[]}}}});
+    let h = marked(&s, &["10.20.0.30"]);
+    assert_eq!(h.management(), ["br-ex", "ens3"]);
+    assert_eq!(h.facts("ens3").unwrap().port_of, Some("br-ex"));
+    assert_eq!(h.facts("ens4").unwrap().port_of, None);
+}
+
+#[test]
+fn linux_bridges_and_ovs_bonds_list_ports_too() {
+    let s = add_iface(
+        &listed_only(),
+        json!({"name":"br1","type":"linux-bridge","state":"up","bridge":{"port":[{"name":"bond2","vlan":{}}]}}),
+    );
+    let s = edit_iface(
+        &s,
+        "br-vm",
+        json!({"bridge":{"port":[{"name":"bond1","link-aggregation":{"mode":"balance-slb",
+              "port":[{"name":"ens2f0"},{"name":"ens2f1"}]}}]}}),
+    );
+    let h = host(&s);
+    assert_eq!(h.facts("bond2").unwrap().port_of, Some("br1"));
+    assert_eq!(h.facts("ens2f0").unwrap().port_of, Some("bond1"), "the kernel bond lists it first");
+    let s = edit_iface(&s, "bond1", Value::Null);
+    assert_eq!(host(&s).facts("ens2f0").unwrap().port_of, Some("br-vm"), "OVS bond members are bridge ports");
+}
+
+#[test]
+fn odd_relations_terminate_and_keep_what_was_written() {
+    let s = plain_state("w0", 30);
+    // a lists b, b names a as controller and lists a: a cycle
+    let s = add_iface(&s, json!({"name":"a","type":"bond","link-aggregation":{"port":["b"]}}));
+    let s =
+        add_iface(&s, json!({"name":"b","type":"bond","controller":"a","link-aggregation":{"port":["a"]}}));
+    // a bond listing itself, and naming itself as controller
+    let s = add_iface(
+        &s,
+        json!({"name":"self","type":"bond","controller":"self","link-aggregation":{"port":["self"]}}),
+    );
+    // ens4 listed by two bridges
+    let s = add_iface(&s, json!({"name":"brA","type":"linux-bridge","bridge":{"port":[{"name":"ens4"}]}}));
+    let s = add_iface(&s, json!({"name":"brB","type":"linux-bridge","bridge":{"port":[{"name":"ens4"}]}}));
+    let mut h = host(&s);
+    assert_eq!(h.facts("b").unwrap().port_of, Some("a"));
+    assert_eq!(h.facts("a").unwrap().port_of, Some("b"));
+    assert_eq!(h.facts("self").unwrap().port_of, Some("self"), "as written");
+    assert_eq!(&*h.named("self")[0].ports, ["self".into()]);
+    assert_eq!(h.facts("ens4").unwrap().port_of, Some("brA"), "the first lister");
+    assert_eq!(h.dependencies("a").len(), 2);
+    assert_eq!(h.dependencies("self").len(), 1);
+    h.mark_management(&[]);
+    // the default route on a: the cycle is walked once
+    let mut cyc = s.clone();
+    cyc["status"]["currentState"]["routes"] =
+        json!({"running": [{"destination":"0.0.0.0/0","next-hop-interface":"a","table-id":254}]});
+    assert_eq!(marked(&cyc, &[]).management(), ["a", "b"]);
+}
+
+#[test]
+fn ten_thousand_ports_are_read_on_either_side() {
+    let mut s = plain_state("w0", 30);
+    let ports: Vec<Value> = (0..10_000).map(|i| json!({"name": format!("p{i}")})).collect();
+    let list = s["status"]["currentState"]["interfaces"].as_array_mut().unwrap();
+    list.push(json!({"name":"br-big","type":"ovs-bridge","state":"up","bridge":{"port": ports}}));
+    for i in 0..10_000 {
+        let c = if i % 2 == 0 { json!("bond2") } else { Value::Null };
+        list.push(json!({"name": format!("p{i}"), "type": "ethernet", "state": "up", "controller": c}));
+    }
+    let mut h = host(&s);
+    h.mark_management(&[]);
+    assert_eq!(h.facts("p1").unwrap().port_of, Some("br-big"));
+    assert_eq!(h.facts("p2").unwrap().port_of, Some("bond2"), "its own word first");
+    assert_eq!(h.named("bond2")[0].ports.len(), 5_002);
+    assert!(h.dependencies("bond2").len() <= 66);
 }
