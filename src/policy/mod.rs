@@ -13,7 +13,7 @@ pub mod place;
 pub mod rules;
 pub mod view;
 
-use self::kinds::{hco, nad, nad_host, nncp};
+use self::kinds::{hco, kubevirt, migration_policy, nad, nad_host, nncp};
 pub use self::{
     net::{cni, free, host, index, netconfig, ranges},
     view::feed,
@@ -186,6 +186,8 @@ impl Policy {
                     patch = defaults::patch(&obj.data, version, &self.file.hyper_converged_defaults);
                 }
             }
+            Kind::KubeVirt => kubevirt::admit(&ctx, admission, &mut findings),
+            Kind::MigrationPolicy => migration_policy::admit(&ctx, admission, &mut findings),
             _ => {}
         }
         findings.into_decision(patch)
@@ -250,6 +252,9 @@ pub struct Options {
     /// The NAD a HyperConverged names is judged in the same run and its findings shown on it:
     /// `hc-network-invalid` then names the rules it fails instead of repeating every finding.
     pub network_judged_too: bool,
+    /// The time of the decision in Unix seconds, for the ages of migrations in flight: the core reads
+    /// no clock. `None`: ages are unknown, and no migration counts as stuck.
+    pub now: Option<i64>,
 }
 
 /// Everything a rule may read.

@@ -53,6 +53,12 @@ pub enum Kind {
     NodeNetworkState,
     /// `nmstate.io` `NodeNetworkConfigurationPolicy` (v1 and v1beta1): a change to the hosts.
     Nncp,
+    /// `kubevirt.io/v1` `KubeVirt`: the live-migration settings where no HyperConverged manages them.
+    KubeVirt,
+    /// `migrations.kubevirt.io/v1alpha1` `MigrationPolicy`: per-VM overrides of bandwidth and timeouts.
+    MigrationPolicy,
+    /// `kubevirt.io/v1` `VirtualMachineInstanceMigration`: a migration, running or finished.
+    Vmim,
     Other,
 }
 
@@ -68,6 +74,9 @@ impl Kind {
             ("operator.openshift.io", "v1", "Network") => Kind::OperatorNetwork,
             ("nmstate.io", "v1beta1" | "v1alpha1", "NodeNetworkState") => Kind::NodeNetworkState,
             ("nmstate.io", "v1" | "v1beta1", "NodeNetworkConfigurationPolicy") => Kind::Nncp,
+            ("kubevirt.io", "v1", "KubeVirt") => Kind::KubeVirt,
+            ("migrations.kubevirt.io", "v1alpha1", "MigrationPolicy") => Kind::MigrationPolicy,
+            ("kubevirt.io", "v1", "VirtualMachineInstanceMigration") => Kind::Vmim,
             _ => Kind::Other,
         }
     }
@@ -222,6 +231,13 @@ mod tests {
             assert_eq!(Kind::from_api_version(v, "NodeNetworkConfigurationPolicy"), Kind::Nncp);
         }
         assert_eq!(Kind::from_api_version("nmstate.io/v2", "NodeNetworkConfigurationPolicy"), Kind::Other);
+        assert_eq!(Kind::from_api_version("kubevirt.io/v1", "KubeVirt"), Kind::KubeVirt);
+        assert_eq!(
+            Kind::from_api_version("migrations.kubevirt.io/v1alpha1", "MigrationPolicy"),
+            Kind::MigrationPolicy
+        );
+        assert_eq!(Kind::from_api_version("kubevirt.io/v1", "VirtualMachineInstanceMigration"), Kind::Vmim);
+        assert_eq!(Kind::from_api_version("kubevirt.io/v1", "VirtualMachineInstance"), Kind::Other);
     }
 }
 

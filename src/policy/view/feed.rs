@@ -5,7 +5,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
 
-use crate::policy::view::{Discovered, HcEntry, HcRead, NodeInfo, ReservedKind, View};
+use crate::policy::view::{
+    Discovered, HcEntry, HcRead, KvEntry, NodeInfo, ReservedKind, View,
+    inflight::{self, Migration, MigrationKey},
+};
 use crate::policy::{HcVersion, Kind, Policy, object};
 
 /// The view entry of a HyperConverged: where its live-migration network points.
@@ -53,6 +56,29 @@ fn spec_written_through(obj: &DynamicObject) -> Option<HcVersion> {
         })
 }
 
+/// The view entry of a KubeVirt CR: its live-migration network and whether HCO manages it.
+pub fn kubevirt_entry(obj: &DynamicObject) -> KvEntry {
+    KvEntry {
+        namespace: object::namespace(obj).to_owned(),
+        name: object::name(obj).to_owned(),
+        network: crate::policy::kinds::kubevirt::network(obj).map(str::to_owned),
+        hco_managed: crate::policy::kinds::kubevirt::hco_labelled(obj),
+    }
+}
+
+/// A VirtualMachineInstanceMigration: its identity, and `None` once it finished (`Succeeded` or
+/// `Failed`). Any other phase, none, or a status of the wrong shape counts as unfinished.
+pub fn migration(obj: &DynamicObject) -> (MigrationKey, Option<Migration>) {
+    let key = MigrationKey { namespace: object::namespace(obj).into(), name: object::name(obj).into() };
+    let text = |path: &[&str]| object::get(&obj.data, path).and_then(Value::as_str).unwrap_or_default();
+    let phase = text(&["status", "phase"]);
+    if inflight::finished(phase) {
+        return (key, None);
+    }
+    let created = obj.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second());
+    (key, Some(Migration { vmi: text(&["spec", "vmiName"]).into(), phase: phase.into(), created }))
+}
+
 /// Adds what an object tells about the cluster to the view; other kinds are ignored.
 /// Returns whether the object was one the view keeps.
 pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
@@ -70,6 +96,11 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
             }
         }
         Kind::OperatorNetwork if object::name(obj) == "cluster" => operator_network(policy, view, &obj.data),
+        Kind::KubeVirt => view.upsert_kubevirt(kubevirt_entry(obj)),
+        Kind::Vmim => {
+            let (key, state) = migration(obj);
+            view.set_migration(key, state);
+        }
         _ => return false,
     }
     true
