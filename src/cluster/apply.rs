@@ -13,7 +13,10 @@ use kube::runtime::watcher::Event;
 use crate::{
     policy::HcVersion,
     policy::host::{HostError, HostNetwork},
-    policy::view::{Discovered, HcRead, NadEntry, NadName, NodeInfo, ReservedKind, View},
+    policy::view::{
+        Discovered, HcRead, KvEntry, NadEntry, NadName, NodeInfo, ReservedKind, View,
+        inflight::{Migration, MigrationKey},
+    },
 };
 
 /// A cluster-wide object that only sets discovered cluster networks.
@@ -64,6 +67,14 @@ pub enum Item {
         source: Singleton,
         found: Vec<(ReservedKind, Discovered)>,
     },
+    /// A KubeVirt CR's migration network.
+    KubeVirt(KvEntry),
+    /// A VirtualMachineInstanceMigration; `None` once finished, which removes it: finished
+    /// migrations are held neither in the view nor in the tracker.
+    Migration {
+        key: MigrationKey,
+        state: Option<Migration>,
+    },
 }
 
 /// The identity of a view entry, enough to remove it.
@@ -74,6 +85,8 @@ pub enum Key {
     Node(String),
     HostNetwork(String),
     Singleton(Singleton),
+    KubeVirt { namespace: String, name: String },
+    Migration(MigrationKey),
 }
 
 impl Item {
@@ -89,6 +102,8 @@ impl Item {
             Item::Node { name, .. } => Key::Node(name.clone()),
             Item::HostNetwork { node, .. } => Key::HostNetwork(node.clone()),
             Item::Networks { source, .. } => Key::Singleton(*source),
+            Item::KubeVirt(e) => Key::KubeVirt { namespace: e.namespace.clone(), name: e.name.clone() },
+            Item::Migration { key, .. } => Key::Migration(key.clone()),
         }
     }
 }
@@ -152,6 +167,7 @@ impl Tracker {
                     self.nads += 1;
                 }
             }
+            Item::Migration { key, state: None } => self.remove(view, &Key::Migration(key)),
             other => {
                 let key = other.key();
                 if let Some(seen) = self.relist.as_mut() {
@@ -234,6 +250,8 @@ fn upsert(view: &mut View, item: Item) {
                 }
             }
         }
+        Item::KubeVirt(entry) => view.upsert_kubevirt(entry),
+        Item::Migration { key, state } => view.set_migration(key, state),
     }
 }
 
@@ -251,6 +269,12 @@ fn remove(view: &mut View, key: &Key) {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
             }
+        }
+        Key::KubeVirt { namespace, name } => {
+            view.remove_kubevirt(namespace, name);
+        }
+        Key::Migration(key) => {
+            view.remove_migration(key);
         }
     }
 }

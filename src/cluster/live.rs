@@ -376,7 +376,9 @@ fn reads_policy(watch: Watch, old: &Policy, new: &Policy) -> bool {
         Watch::HyperConvergeds(_)
         | Watch::ClusterNetwork
         | Watch::InstallConfig
-        | Watch::NodeNetworkStates => false,
+        | Watch::NodeNetworkStates
+        | Watch::KubeVirts
+        | Watch::Migrations => false,
     }
 }
 
@@ -444,6 +446,19 @@ fn open(client: &Client, watch: Watch, part: Part, policy: Arc<Policy>) -> Event
         Watch::NodeNetworkStates => {
             let ar = api_resource("nmstate.io", "v1beta1", "NodeNetworkState", "nodenetworkstates");
             items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::node_network_state)
+        }
+        Watch::KubeVirts => {
+            let ar = api_resource("kubevirt.io", "v1", "KubeVirt", "kubevirts");
+            items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::kubevirt)
+        }
+        Watch::Migrations => {
+            let ar = api_resource(
+                "kubevirt.io",
+                "v1",
+                "VirtualMachineInstanceMigration",
+                "virtualmachineinstancemigrations",
+            );
+            items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::migration)
         }
     }
 }

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use mignet::input::Position;
 
 use super::load::{self, Item, Read, Unreadable};
+use mignet::server::admission;
 
 /// Arguments of `mignet check`.
 #[derive(Debug, clap::Args)]
@@ -155,14 +156,17 @@ fn judge(
     let obj = &read.located.object;
     let kind = Kind::of(obj);
     let network_judged_too = match kind {
-        Kind::Nad | Kind::Nncp => false,
+        Kind::Nad | Kind::Nncp | Kind::MigrationPolicy => false,
+        Kind::KubeVirt => feed::kubevirt_entry(obj)
+            .network
+            .is_some_and(|n| nads.contains(&(object::namespace(obj), n.as_str()))),
         Kind::HyperConverged(version) => feed::hc_entry(obj, version)
             .network
             .is_some_and(|n| nads.contains(&(object::namespace(obj), n.as_str()))),
         _ => return None,
     };
     let admission = Admission { operation: Operation::Create, kind, object: Some(obj), old_object: None };
-    let options = Options { missing_network_warns: !strict, network_judged_too };
+    let options = Options { missing_network_warns: !strict, network_judged_too, now: admission::unix_now() };
     let mut decision = policy.decide(&admission, view, &options);
     let enabled = |f: &&Finding| !policy.disabled().contains(f.rule);
     let mut denials: Vec<Finding> = read.schema.iter().filter(enabled).cloned().collect();

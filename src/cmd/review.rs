@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
     let webhook = if args.mutate { Webhook::Mutate } else { Webhook::Validate };
-    let reviewed = admission::review(&body, webhook, &policy, &view)
+    let reviewed = admission::review(&body, webhook, &policy, &view, admission::unix_now())
         .with_context(|| format!("{}", args.file.display()))?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &reviewed.response)?;
