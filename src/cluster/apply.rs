@@ -350,6 +350,43 @@ mod tests {
         assert_eq!(t.len(), 2);
     }
 
+    fn migration(name: &str, phase: Option<&str>) -> Item {
+        let key = MigrationKey { namespace: "vms".into(), name: name.into() };
+        let state = phase.map(|p| Migration { vmi: "vm".into(), phase: p.into(), created: None });
+        Item::Migration { key, state }
+    }
+
+    #[test]
+    fn finished_migrations_are_held_nowhere() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        // a relist of 10,000 finished migrations and 2 running ones keeps the 2
+        apply(&mut view, &mut t, Event::Init);
+        for i in 0..10_000 {
+            apply(&mut view, &mut t, Event::InitApply(migration(&format!("done-{i}"), None)));
+        }
+        apply(&mut view, &mut t, Event::InitApply(migration("a", Some("Running"))));
+        apply(&mut view, &mut t, Event::InitApply(migration("b", Some(""))));
+        assert_eq!(apply(&mut view, &mut t, Event::InitDone), Applied::ListDone { removed: 0 });
+        assert_eq!((view.in_flight().len(), t.len()), (2, 2));
+        // one finishes (a MODIFIED event): gone from the view and the tracker
+        apply(&mut view, &mut t, Event::Apply(migration("a", None)));
+        assert_eq!((view.in_flight().len(), t.len()), (1, 1));
+        // a relist that no longer sees the other removes it
+        assert_eq!(list(&mut view, &mut t, vec![migration("c", None)]), Applied::ListDone { removed: 1 });
+        assert!(view.in_flight().is_empty() && t.is_empty());
+        // KubeVirt CRs come and go like the others
+        let kv = Item::KubeVirt(KvEntry {
+            namespace: "kubevirt".into(),
+            name: "kubevirt".into(),
+            network: Some("lm".into()),
+            hco_managed: false,
+        });
+        apply(&mut view, &mut t, Event::Apply(kv.clone()));
+        assert_eq!(view.network_users("kubevirt", "lm").count(), 1);
+        apply(&mut view, &mut t, Event::Delete(kv));
+        assert_eq!(view.kubevirts().count(), 0);
+    }
+
     #[test]
     fn relist_removes_what_was_not_seen_again_and_keeps_entries_meanwhile() {
         let (mut view, mut t) = (View::new(), Tracker::default());

@@ -50,6 +50,10 @@ pub struct Report {
     pub kube_virts: Vec<KvLine>,
     /// Unfinished migrations: while there is one, the migration network is held (rule migration-in-flight).
     pub migrations_in_flight: Vec<MigrationLine>,
+    /// Where migration NADs must live.
+    pub migration_namespace: String,
+    /// "policy", "default", or "discovered from KubeVirt namespace/name".
+    pub migration_namespace_source: String,
 }
 
 /// A KubeVirt CR and the migration network it names.
@@ -261,6 +265,8 @@ impl Report {
                     hco_managed: kv.hco_managed,
                 })
                 .collect(),
+            migration_namespace: policy.migration_namespace().to_owned(),
+            migration_namespace_source: policy.migration_namespace_source(),
             migrations_in_flight: view
                 .in_flight()
                 .iter()
@@ -326,6 +332,11 @@ impl Report {
             }
             None => out.push_str("virt-handler nodes: unknown (no node seen; capacity is not judged)\n"),
         }
+        let _ = writeln!(
+            out,
+            "migration namespace: {} ({})",
+            self.migration_namespace, self.migration_namespace_source
+        );
         if self.hyper_convergeds.is_empty() {
             out.push_str("HyperConverged: none\n");
         }

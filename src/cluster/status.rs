@@ -352,7 +352,7 @@ mod tests {
         s.record_error(Resource::Nodes, "forbidden \"x\"".into());
         let text = s.render_verbose(t0 + Duration::from_millis(1500));
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 9, "{text}");
+        assert_eq!(lines.len(), Resource::ALL.len() + 2, "{text}");
         assert_eq!(lines[0], "[+]discovery done=true");
         assert_eq!(
             lines[1],

@@ -154,6 +154,42 @@ mod tests {
     use crate::policy::testutil::obj;
 
     #[test]
+    fn migrations_of_any_shape_are_read_without_a_crash() {
+        let vmim = |extra: serde_json::Value| {
+            let mut v = json!({"apiVersion":"kubevirt.io/v1","kind":"VirtualMachineInstanceMigration",
+                "metadata":{"name":"m","namespace":"vms","creationTimestamp":"2026-01-01T00:00:00Z"}});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            obj(v)
+        };
+        let read = |extra| migration(&vmim(extra)).1;
+        let running = read(json!({"spec":{"vmiName":"vm1"},"status":{"phase":"Running"}})).unwrap();
+        assert_eq!(
+            (&*running.vmi, &*running.phase, running.created),
+            ("vm1", "Running", Some(1_767_225_600))
+        );
+        assert!(read(json!({"status":{"phase":"Succeeded"}})).is_none());
+        assert!(read(json!({"status":{"phase":"Failed"}})).is_none());
+        // no status, a phase of the wrong type, a status that is not an object, an unknown phase:
+        // unfinished, which holds the network rather than let it go on a guess
+        for extra in [
+            json!({}),
+            json!({"status":{"phase":7}}),
+            json!({"status":"x"}),
+            json!({"spec":5}),
+            json!({"status":{"phase":"WaitingForSync"}}),
+        ] {
+            assert!(read(extra.clone()).is_some(), "{extra}");
+        }
+        let mut view = View::new();
+        assert!(add(&Policy::default(), &mut view, &vmim(json!({}))));
+        assert_eq!(view.in_flight().len(), 1);
+        assert!(add(&Policy::default(), &mut view, &vmim(json!({"status":{"phase":"Succeeded"}}))));
+        assert!(view.in_flight().is_empty());
+    }
+
+    #[test]
     fn raw_configs_are_kept_only_in_the_migration_namespace() {
         let config =
             r#"{"cniVersion":"0.3.1","type":"macvlan","ipam":{"type":"whereabouts","range":"10.9.0.0/24"}}"#;
