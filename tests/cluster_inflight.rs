@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use support::{
     Serve, eventually,
     fake_apiserver::{FakeApiServer, ResourceDef, openshift, plain_kubernetes},
-    hyperconverged, nad, review,
+    hyperconverged, nad, review, run,
 };
 
 const VMIMS: ResourceDef = ResourceDef {
@@ -154,4 +154,51 @@ async fn a_kubevirt_cr_naming_a_bad_nad_is_denied_and_its_nad_is_guarded() {
     let delete = review("d1", "DELETE", &Value::Null, &lm);
     let r = verdict(&server, &delete, false, "the KubeVirt CR's NAD to be guarded").await;
     assert!(message(&r).contains("KubeVirt kubevirt/kubevirt"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_policy_the_migration_namespace_is_where_kubevirt_lives() {
+    let mut defs = plain_kubernetes();
+    defs.extend([VMIMS, KUBEVIRTS]);
+    let fake = FakeApiServer::start(defs).await;
+    fake.apply(support::node("worker-0", true));
+    fake.apply(nad("kubevirt", "lm-net", "192.168.99.0/24"));
+    let stored = fake.apply(json!({"apiVersion":"kubevirt.io/v1","kind":"KubeVirt",
+        "metadata":{"name":"kubevirt","namespace":"kubevirt"},
+        "spec":{"configuration":{"migrations":{"network":"lm-net"}}}}));
+    fake.apply_with_status(vmim("evacuation-1", "Scheduling"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = fake.write_kubeconfig(dir.path());
+
+    // mignet view says where the namespace came from, and lists the unfinished migration
+    let (code, out, err) =
+        run(vec!["view".into(), "--kubeconfig".into(), kubeconfig.display().to_string()]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("migration namespace: kubevirt (discovered from KubeVirt kubevirt/kubevirt)"),
+        "{out}"
+    );
+    assert!(out.contains("KubeVirt kubevirt/kubevirt: live-migration network kubevirt/lm-net"), "{out}");
+    assert!(out.contains("migrations in flight: 1"), "{out}");
+    assert!(out.contains("vms/evacuation-1: VMI rhel-9, Scheduling"), "{out}");
+
+    // the webhook: a migration NAD elsewhere is out of place, one in kubevirt is judged in full
+    let server = Serve::start(&kubeconfig, &[]).await;
+    server.wait_ready().await;
+    let elsewhere = review("n1", "CREATE", &nad("default", "migration-x", "192.168.50.0/24"), &Value::Null);
+    let r = verdict(&server, &elsewhere, false, "the discovered namespace to apply").await;
+    assert!(message(&r).contains("must be in \"kubevirt\""), "{r}");
+    // the KubeVirt CR's own NAD is re-judged from the config the view kept in that namespace
+    let mut tuned = stored.clone();
+    tuned["spec"]["configuration"]["migrations"]["progressTimeout"] = json!(300);
+    let r = server.validate(&review("k1", "UPDATE", &tuned, &stored)).await;
+    assert!(allowed(&r), "{r}");
+    // a network change meets the migration: the fake dates it 2026-01-01, past the default
+    // inFlightMaxAgeSeconds (a day), so it is taken as stuck and named in a warning
+    let mut moved = stored.clone();
+    moved["spec"]["configuration"]["migrations"]["network"] = json!("lm-two");
+    let r = server.validate(&review("k2", "UPDATE", &moved, &stored)).await;
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("1 migration unfinished for over 86400 s"), "{r}");
+    assert!(!r["auditAnnotations"].to_string().contains("migration-in-flight"), "{r}");
 }
