@@ -140,13 +140,14 @@ fn hco_s_own_copy_is_not_blocked() {
         Some([("app.kubernetes.io/managed-by".to_owned(), "hco-operator".to_owned())].into());
     assert!(judge(&labelled, &[]).allowed());
     let mut owned = bad.clone();
-    owned.metadata.owner_references = Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
-        api_version: "hco.kubevirt.io/v1beta1".into(),
-        kind: "HyperConverged".into(),
-        name: "kubevirt-hyperconverged".into(),
-        uid: "u".into(),
-        ..Default::default()
-    }]);
+    owned.metadata.owner_references =
+        Some(vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "hco.kubevirt.io/v1beta1".into(),
+            kind: "HyperConverged".into(),
+            name: "kubevirt-hyperconverged".into(),
+            uid: "u".into(),
+            ..Default::default()
+        }]);
     assert!(judge(&owned, &[]).allowed());
     // a HyperConverged beside it: admitted too
     let hc = hc(HcVersion::V1Beta1, json!({"network":"nope"}));
