@@ -228,3 +228,34 @@ fn an_nncp_touching_the_master_or_its_ports_is_held() {
     let idle = cluster(&objs.iter().collect::<Vec<_>>());
     assert!(judge(&port, &idle).allowed());
 }
+
+#[test]
+fn a_running_migration_holds_the_kubevirt_cr_network_but_not_its_timeouts() {
+    let p = Policy::from_yaml("migrationNamespace: kubevirt\n").unwrap();
+    let kv = |migrations: Value| {
+        obj(
+            json!({"apiVersion":"kubevirt.io/v1","kind":"KubeVirt","metadata":{"name":"kubevirt","namespace":"kubevirt"},
+                   "spec":{"configuration":{"migrations":migrations}}}),
+        )
+    };
+    let lm = |name: &str, range: &str| {
+        nad_in(
+            "kubevirt",
+            name,
+            &set(&set(&reference_config(), "/name", json!(name)), "/ipam/range", json!(range)),
+        )
+    };
+    let (a, b) = (lm("lm-a", "192.168.99.0/24"), lm("lm-b", "192.168.100.0/24"));
+    let old = kv(json!({"network":"lm-a"}));
+    let run = running();
+    let busy = feed::view_of(&p, [&a, &b, &old, &run]);
+    let idle = feed::view_of(&p, [&a, &b, &old]);
+    let moved = kv(json!({"network":"lm-b"}));
+    let d = update(&p, &moved, &old, &busy);
+    let m = only_denial(&d, Rule::MigrationInFlight, "spec.configuration.migrations.network");
+    assert!(m.contains("vms/drain-w1-abc"), "{m}");
+    assert!(update(&p, &moved, &old, &idle).allowed());
+    let tuned = kv(json!({"network":"lm-a","completionTimeoutPerGiB":300,"parallelMigrationsPerCluster":2}));
+    let d = update(&p, &tuned, &old, &busy);
+    assert!(d.denials.is_empty() && d.warnings.is_empty(), "{d:#?}");
+}
