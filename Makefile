@@ -35,12 +35,13 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## bench: criterion micro-benchmarks, the live view at 100k NADs, load runs against the release server (benches/load.sh), the HTML page at 10k NADs (benches/page.sh)
+## bench: criterion micro-benchmarks (decisions, host networks, migrations in flight), the live view at 100k NADs, load runs against the release server (benches/load.sh), the HTML page at 10k NADs (benches/page.sh)
 bench:
 	$(CARGO) bench --bench decide
 	$(CARGO) bench --bench host_networks
 	$(CARGO) bench --bench live_view
 	$(CARGO) bench --bench free
+	$(CARGO) bench --bench in_flight
 	bash benches/load.sh
 	bash benches/page.sh
 

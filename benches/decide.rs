@@ -171,13 +171,13 @@ fn review_bytes(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("review_bytes_to_response");
     for (name, webhook, body, want) in &cases {
-        let reviewed = review(body, *webhook, &policy, &view).unwrap();
+        let reviewed = review(body, *webhook, &policy, &view, None).unwrap();
         assert_eq!(reviewed.verdict, *want, "{name}: {:?}", reviewed.decision);
         let out: Value = serde_json::from_slice(&serde_json::to_vec(&reviewed.response).unwrap()).unwrap();
         assert_eq!(out["response"]["allowed"], *want != Verdict::Denied, "{name}: {out}");
         group.bench_function(*name, |b| {
             b.iter(|| {
-                let reviewed = review(black_box(body), *webhook, &policy, &view).unwrap();
+                let reviewed = review(black_box(body), *webhook, &policy, &view, None).unwrap();
                 serde_json::to_vec(&reviewed.response).unwrap()
             })
         });

@@ -298,7 +298,7 @@ pub fn admission(data: &[u8]) -> Result<(), Violation> {
     for webhook in [Webhook::Validate, Webhook::Mutate] {
         let name = webhook_name(webhook);
         let fail = |detail: String| Violation::Response { webhook: name, detail };
-        let reviewed = match admission::review(data, webhook, &fx.policy, &fx.view) {
+        let reviewed = match admission::review(data, webhook, &fx.policy, &fx.view, Some(0)) {
             Ok(r) => r,
             Err(e) if e.to_string().is_empty() => return Err(fail("refused without a reason".into())),
             Err(_) => {
@@ -414,13 +414,13 @@ fn check_patch(body: &[u8], patch: &json_patch::Patch, fx: &Fixture) -> Result<(
     json_patch::patch(&mut review["request"]["object"], patch)
         .map_err(|e| Violation::Patch(format!("does not apply to the object: {e}")))?;
     let patched = serde_json::to_vec(&review).map_err(|e| Violation::Patch(e.to_string()))?;
-    let again = admission::review(&patched, Webhook::Mutate, &fx.policy, &fx.view)
+    let again = admission::review(&patched, Webhook::Mutate, &fx.policy, &fx.view, Some(0))
         .map_err(|e| Violation::Patch(format!("the patched review is refused: {e}")))?;
     if !again.decision.patch.0.is_empty() {
         return Err(Violation::Patch("re-patching the patched object adds more".into()));
     }
     let rules = |body: &[u8]| {
-        admission::review(body, Webhook::Validate, &fx.policy, &fx.view)
+        admission::review(body, Webhook::Validate, &fx.policy, &fx.view, Some(0))
             .map(|r| r.decision.denials.iter().map(|d| d.rule).collect::<Vec<_>>())
             .map_err(|e| Violation::Patch(format!("validation refused the review: {e}")))
     };
@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn the_real_defaults_patch_holds() {
         let fx = fixture().unwrap();
-        let r = admission::review(REVIEW.as_bytes(), Webhook::Mutate, &fx.policy, &fx.view).unwrap();
+        let r = admission::review(REVIEW.as_bytes(), Webhook::Mutate, &fx.policy, &fx.view, Some(0)).unwrap();
         assert_eq!(r.verdict, Verdict::Patched);
         check_patch(REVIEW.as_bytes(), &r.decision.patch, fx).unwrap();
     }

@@ -310,6 +310,17 @@ fn cluster_scoped(webhook: &Value) -> bool {
     webhook["rules"].as_array().is_some_and(|r| !r.is_empty() && r.iter().all(|r| r["scope"] == "Cluster"))
 }
 
+/// KubeVirt's MigrationPolicies: cluster scoped, writes only.
+fn expected_migration_policy_rules() -> BTreeSet<Rule> {
+    ["CREATE", "UPDATE"]
+        .iter()
+        .map(|op| {
+            let r = ("migrations.kubevirt.io", "v1alpha1", "migrationpolicies", *op, "Cluster");
+            (r.0.into(), r.1.into(), r.2.into(), r.3.into(), r.4.into())
+        })
+        .collect()
+}
+
 /// NodeNetworkConfigurationPolicies: cluster scoped, both served versions, writes only.
 fn expected_cluster_rules() -> BTreeSet<Rule> {
     let mut set = BTreeSet::new();
@@ -339,6 +350,9 @@ fn expected_rules(mutating: bool) -> BTreeSet<Rule> {
     }
     for version in ["v1beta1", "v1"] {
         add("hco.kubevirt.io", version, "hyperconvergeds", &["CREATE", "UPDATE"]);
+    }
+    if !mutating {
+        add("kubevirt.io", "v1", "kubevirts", &["CREATE", "UPDATE"]);
     }
     set
 }
@@ -375,6 +389,13 @@ fn check_webhooks(bundle: &Bundle, target: Target<'_>) {
             let at = format!("{}: {kind} webhook {name}", bundle.what);
             assert!(names.insert(name.to_owned()), "{at}: name used twice");
             assert!(name.split('.').count() >= 3, "{at}: webhook names must be fully qualified");
+            if cluster_scoped(w) && rules_of(w) == expected_migration_policy_rules() {
+                assert!(!mutating, "{at}: MigrationPolicies are judged, never mutated");
+                assert!(w["namespaceSelector"].is_null(), "{at}: a namespaceSelector means nothing here");
+                assert_eq!(w["failurePolicy"], "Ignore", "{at}: a per-VM tuning knob never waits for mignet");
+                check_client_config(&at, &w["clientConfig"], path, &target);
+                continue;
+            }
             if cluster_scoped(w) {
                 assert!(!mutating, "{at}: host network policies are judged, never mutated");
                 assert_eq!(rules_of(w), expected_cluster_rules(), "{at}: rules");

@@ -32,7 +32,7 @@ struct Judge {
 }
 
 async fn validate(State(judge): State<Arc<Judge>>, body: Bytes) -> Response {
-    match admission::review(&body, Webhook::Validate, &judge.policy, &judge.view) {
+    match admission::review(&body, Webhook::Validate, &judge.policy, &judge.view, None) {
         Ok(reviewed) => match serde_json::to_vec(&reviewed.response) {
             Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
             Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),

@@ -13,7 +13,10 @@ use kube::runtime::watcher::Event;
 use crate::{
     policy::HcVersion,
     policy::host::{HostError, HostNetwork},
-    policy::view::{Discovered, HcRead, NadEntry, NadName, NodeInfo, ReservedKind, View},
+    policy::view::{
+        Discovered, HcRead, KvEntry, NadEntry, NadName, NodeInfo, ReservedKind, View,
+        inflight::{Migration, MigrationKey},
+    },
 };
 
 /// A cluster-wide object that only sets discovered cluster networks.
@@ -64,6 +67,14 @@ pub enum Item {
         source: Singleton,
         found: Vec<(ReservedKind, Discovered)>,
     },
+    /// A KubeVirt CR's migration network.
+    KubeVirt(KvEntry),
+    /// A VirtualMachineInstanceMigration; `None` once finished, which removes it: finished
+    /// migrations are held neither in the view nor in the tracker.
+    Migration {
+        key: MigrationKey,
+        state: Option<Migration>,
+    },
 }
 
 /// The identity of a view entry, enough to remove it.
@@ -74,6 +85,8 @@ pub enum Key {
     Node(String),
     HostNetwork(String),
     Singleton(Singleton),
+    KubeVirt { namespace: String, name: String },
+    Migration(MigrationKey),
 }
 
 impl Item {
@@ -89,6 +102,8 @@ impl Item {
             Item::Node { name, .. } => Key::Node(name.clone()),
             Item::HostNetwork { node, .. } => Key::HostNetwork(node.clone()),
             Item::Networks { source, .. } => Key::Singleton(*source),
+            Item::KubeVirt(e) => Key::KubeVirt { namespace: e.namespace.clone(), name: e.name.clone() },
+            Item::Migration { key, .. } => Key::Migration(key.clone()),
         }
     }
 }
@@ -152,6 +167,7 @@ impl Tracker {
                     self.nads += 1;
                 }
             }
+            Item::Migration { key, state: None } => self.remove(view, &Key::Migration(key)),
             other => {
                 let key = other.key();
                 if let Some(seen) = self.relist.as_mut() {
@@ -234,6 +250,8 @@ fn upsert(view: &mut View, item: Item) {
                 }
             }
         }
+        Item::KubeVirt(entry) => view.upsert_kubevirt(entry),
+        Item::Migration { key, state } => view.set_migration(key, state),
     }
 }
 
@@ -251,6 +269,12 @@ fn remove(view: &mut View, key: &Key) {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
             }
+        }
+        Key::KubeVirt { namespace, name } => {
+            view.remove_kubevirt(namespace, name);
+        }
+        Key::Migration(key) => {
+            view.remove_migration(key);
         }
     }
 }
@@ -324,6 +348,43 @@ mod tests {
         assert_eq!(done, Applied::ListDone { removed: 0 });
         assert_eq!(view.nad_count(), 2);
         assert_eq!(t.len(), 2);
+    }
+
+    fn migration(name: &str, phase: Option<&str>) -> Item {
+        let key = MigrationKey { namespace: "vms".into(), name: name.into() };
+        let state = phase.map(|p| Migration { vmi: "vm".into(), phase: p.into(), created: None });
+        Item::Migration { key, state }
+    }
+
+    #[test]
+    fn finished_migrations_are_held_nowhere() {
+        let (mut view, mut t) = (View::new(), Tracker::default());
+        // a relist of 10,000 finished migrations and 2 running ones keeps the 2
+        apply(&mut view, &mut t, Event::Init);
+        for i in 0..10_000 {
+            apply(&mut view, &mut t, Event::InitApply(migration(&format!("done-{i}"), None)));
+        }
+        apply(&mut view, &mut t, Event::InitApply(migration("a", Some("Running"))));
+        apply(&mut view, &mut t, Event::InitApply(migration("b", Some(""))));
+        assert_eq!(apply(&mut view, &mut t, Event::InitDone), Applied::ListDone { removed: 0 });
+        assert_eq!((view.in_flight().len(), t.len()), (2, 2));
+        // one finishes (a MODIFIED event): gone from the view and the tracker
+        apply(&mut view, &mut t, Event::Apply(migration("a", None)));
+        assert_eq!((view.in_flight().len(), t.len()), (1, 1));
+        // a relist that no longer sees the other removes it
+        assert_eq!(list(&mut view, &mut t, vec![migration("c", None)]), Applied::ListDone { removed: 1 });
+        assert!(view.in_flight().is_empty() && t.is_empty());
+        // KubeVirt CRs come and go like the others
+        let kv = Item::KubeVirt(KvEntry {
+            namespace: "kubevirt".into(),
+            name: "kubevirt".into(),
+            network: Some("lm".into()),
+            hco_managed: false,
+        });
+        apply(&mut view, &mut t, Event::Apply(kv.clone()));
+        assert_eq!(view.network_users("kubevirt", "lm").count(), 1);
+        apply(&mut view, &mut t, Event::Delete(kv));
+        assert_eq!(view.kubevirts().count(), 0);
     }
 
     #[test]

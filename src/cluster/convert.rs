@@ -36,6 +36,23 @@ pub fn hyperconverged(obj: &DynamicObject, version: HcVersion) -> Option<Item> {
     Some(Item::Hc(feed::hc_read(obj, version)))
 }
 
+/// A KubeVirt CR: its migration network, read as every other adapter reads it.
+pub fn kubevirt(obj: &DynamicObject) -> Option<Item> {
+    if object::name(obj).is_empty() {
+        return None;
+    }
+    Some(Item::KubeVirt(feed::kubevirt_entry(obj)))
+}
+
+/// A VirtualMachineInstanceMigration: unfinished, or finished (which removes it from the view).
+pub fn migration(obj: &DynamicObject) -> Option<Item> {
+    if object::name(obj).is_empty() {
+        return None;
+    }
+    let (key, state) = feed::migration(obj);
+    Some(Item::Migration { key, state })
+}
+
 /// A node, by whether the policy's selector picks it as a virt-handler node.
 pub fn node(policy: &Policy, meta: &PartialObjectMeta<Node>) -> Option<Item> {
     let name = meta.metadata.name.as_deref().filter(|n| !n.is_empty())?;

@@ -88,6 +88,8 @@ pub enum Watch {
     OperatorNetwork,
     InstallConfig,
     NodeNetworkStates(NmstateVersion),
+    KubeVirts,
+    Migrations,
 }
 
 impl Watch {
@@ -101,6 +103,8 @@ impl Watch {
             Watch::OperatorNetwork => Resource::OperatorNetwork,
             Watch::InstallConfig => Resource::InstallConfig,
             Watch::NodeNetworkStates(_) => Resource::NodeNetworkStates,
+            Watch::KubeVirts => Resource::KubeVirts,
+            Watch::Migrations => Resource::Migrations,
         }
     }
 
@@ -120,6 +124,8 @@ impl Watch {
             Watch::NodeNetworkStates(NmstateVersion::V1Beta1) => "nmstate.io/v1beta1 nodenetworkstates",
             Watch::NodeNetworkStates(NmstateVersion::V1) => "nmstate.io/v1 nodenetworkstates",
             Watch::NodeNetworkStates(NmstateVersion::V1Alpha1) => "nmstate.io/v1alpha1 nodenetworkstates",
+            Watch::KubeVirts => "kubevirt.io/v1 kubevirts",
+            Watch::Migrations => "kubevirt.io/v1 virtualmachineinstancemigrations",
         }
     }
 
@@ -139,6 +145,10 @@ impl Watch {
             Watch::NodeNetworkStates(_) => {
                 "one served version (v1beta1 preferred, else v1 or v1alpha1: the same shape); \
                  status.currentState (free-form) holds each node's interfaces and routes"
+            }
+            Watch::KubeVirts => "spec.configuration.migrations.network, and the namespace KubeVirt runs in",
+            Watch::Migrations => {
+                "status.phase: only unfinished migrations are kept; they hold the migration network"
             }
         }
     }
@@ -161,6 +171,9 @@ const OPERATOR_NETWORK: Wanted =
     Wanted { group: "operator.openshift.io", versions: &["v1"], plural: "networks" };
 const NMSTATE: Wanted =
     Wanted { group: "nmstate.io", versions: &["v1beta1", "v1", "v1alpha1"], plural: "nodenetworkstates" };
+const KUBEVIRT: Wanted = Wanted { group: "kubevirt.io", versions: &["v1"], plural: "kubevirts" };
+const VMIMS: Wanted =
+    Wanted { group: "kubevirt.io", versions: &["v1"], plural: "virtualmachineinstancemigrations" };
 
 /// What discovery found: the watchers to run now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -212,6 +225,12 @@ impl Served {
         if let Some(version) = find(&NMSTATE).and_then(NmstateVersion::parse) {
             watches.push(Watch::NodeNetworkStates(version));
         }
+        if find(&KUBEVIRT).is_some() {
+            watches.push(Watch::KubeVirts);
+        }
+        if find(&VMIMS).is_some() {
+            watches.push(Watch::Migrations);
+        }
         watches.sort_by_key(|w| w.resource());
         Served { watches }
     }
@@ -246,13 +265,16 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
         .await
         .map_err(|source| ClusterError::Discovery { what: "GET /apis".into(), source })?;
     let mut lists: Vec<(String, APIResourceList)> = Vec::new();
-    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE] {
+    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE, &KUBEVIRT, &VMIMS] {
         let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
         // every version mignet reads: all of them for HyperConvergeds (see the module docs), the
         // first that offers the resource for the others
         let versions = candidates(group, w.versions);
         for version in versions {
             let gv = format!("{}/{version}", w.group);
+            if lists.iter().any(|(g, _)| *g == gv) {
+                continue; // one group version serving two watched resources
+            }
             match client.list_api_group_resources(&gv).await {
                 Ok(list) => lists.push((gv, list)),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -82,6 +82,8 @@ impl PolicyNotifier {
 /// What every watcher task shares.
 struct Shared {
     client: Client,
+    /// Where a policy with a newly discovered migration namespace goes, so the NAD watcher relists.
+    policy_tx: channel::Sender<Arc<Policy>>,
     judge: Arc<Judge>,
     status: Arc<Status>,
     settings: Settings,
@@ -92,7 +94,8 @@ impl LiveView {
     pub fn start(client: Client, judge: Arc<Judge>, settings: Settings) -> LiveView {
         let status = Arc::new(Status::new());
         let (policy, policy_rx) = channel::channel(judge.policy.load_full());
-        let shared = Arc::new(Shared { client, judge, status: status.clone(), settings });
+        let shared =
+            Arc::new(Shared { client, judge, status: status.clone(), settings, policy_tx: policy.clone() });
         let supervisor = tokio::spawn(supervise(shared, policy_rx));
         LiveView { status, policy, supervisor }
     }
@@ -291,6 +294,9 @@ async fn run_watch(
                             }
                             other => other,
                         };
+                        if resource == Resource::KubeVirts {
+                            rediscover_namespace(&shared);
+                        }
                         shared.status.record(resource, applied, objects, Instant::now());
                         if failing && applied != Applied::ListStarted {
                             tracing::info!(resource = resource.name(), "watch delivers again");
@@ -344,6 +350,26 @@ async fn run_watch(
     tracing::debug!(resource = resource.name(), removed, "stopped watching");
 }
 
+/// Where the policy leaves the migration namespace open, follows the KubeVirt CR: a new namespace
+/// goes to the judge, and to the watchers (the NADs relist to keep configs there).
+fn rediscover_namespace(shared: &Shared) {
+    let current = shared.judge.policy.load_full();
+    let next = {
+        let view = shared.judge.view.read().unwrap_or_else(|p| p.into_inner());
+        current.with_discovered_namespace(&view)
+    };
+    if next.migration_namespace() != current.migration_namespace() {
+        tracing::info!(
+            namespace = next.migration_namespace(),
+            source = %next.migration_namespace_source(),
+            "migration namespace"
+        );
+        let next = Arc::new(next);
+        shared.judge.policy.store(next.clone());
+        shared.policy_tx.send_replace(next);
+    }
+}
+
 /// The streams a watch is made of.
 fn parts(watch: Watch) -> Vec<Part> {
     match watch {
@@ -376,7 +402,9 @@ fn reads_policy(watch: Watch, old: &Policy, new: &Policy) -> bool {
         Watch::HyperConvergeds(_)
         | Watch::ClusterNetwork
         | Watch::InstallConfig
-        | Watch::NodeNetworkStates(_) => false,
+        | Watch::NodeNetworkStates(_)
+        | Watch::KubeVirts
+        | Watch::Migrations => false,
     }
 }
 
@@ -444,6 +472,19 @@ fn open(client: &Client, watch: Watch, part: Part, policy: Arc<Policy>) -> Event
         Watch::NodeNetworkStates(version) => {
             let ar = api_resource("nmstate.io", version.as_str(), "NodeNetworkState", "nodenetworkstates");
             items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::node_network_state)
+        }
+        Watch::KubeVirts => {
+            let ar = api_resource("kubevirt.io", "v1", "KubeVirt", "kubevirts");
+            items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::kubevirt)
+        }
+        Watch::Migrations => {
+            let ar = api_resource(
+                "kubevirt.io",
+                "v1",
+                "VirtualMachineInstanceMigration",
+                "virtualmachineinstancemigrations",
+            );
+            items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::migration)
         }
     }
 }

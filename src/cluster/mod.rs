@@ -47,11 +47,15 @@ pub enum Resource {
     InstallConfig,
     /// `nmstate.io/v1beta1` NodeNetworkStates: each node's interfaces and routes (kubernetes-nmstate).
     NodeNetworkStates,
+    /// `kubevirt.io/v1` KubeVirt CRs: their migration network, and where KubeVirt runs.
+    KubeVirts,
+    /// `kubevirt.io/v1` VirtualMachineInstanceMigrations: only the unfinished are kept.
+    Migrations,
 }
 
 impl Resource {
     /// Every watched resource, in the order reports list them.
-    pub const ALL: [Resource; 7] = [
+    pub const ALL: [Resource; 9] = [
         Resource::Nads,
         Resource::HyperConvergeds,
         Resource::Nodes,
@@ -59,6 +63,8 @@ impl Resource {
         Resource::OperatorNetwork,
         Resource::InstallConfig,
         Resource::NodeNetworkStates,
+        Resource::KubeVirts,
+        Resource::Migrations,
     ];
 
     /// The name used as the staleness metric label and in `/readyz?verbose`.
@@ -71,6 +77,8 @@ impl Resource {
             Resource::OperatorNetwork => "networks.operator.openshift.io",
             Resource::InstallConfig => "install-config",
             Resource::NodeNetworkStates => "nodenetworkstates",
+            Resource::KubeVirts => "kubevirts",
+            Resource::Migrations => "virtualmachineinstancemigrations",
         }
     }
 
@@ -81,6 +89,8 @@ impl Resource {
             Resource::HyperConvergeds => Some("hyperconverged"),
             Resource::Nodes => Some("node"),
             Resource::NodeNetworkStates => Some("nodenetworkstate"),
+            Resource::KubeVirts => Some("kubevirt"),
+            Resource::Migrations => Some("migration-unfinished"),
             _ => None,
         }
     }

@@ -45,6 +45,39 @@ pub struct Report {
     /// no NodeNetworkState is known (the host rules are off).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub host_networks: Vec<HostLine>,
+    /// KubeVirt CRs and the migration network each names.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kube_virts: Vec<KvLine>,
+    /// Unfinished migrations: while there is one, the migration network is held (rule migration-in-flight).
+    pub migrations_in_flight: Vec<MigrationLine>,
+    /// Where migration NADs must live.
+    pub migration_namespace: String,
+    /// "policy", "default", or "discovered from KubeVirt namespace/name".
+    pub migration_namespace_source: String,
+}
+
+/// A KubeVirt CR and the migration network it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvLine {
+    pub namespace: String,
+    pub name: String,
+    pub network: Option<String>,
+    /// Labelled as HCO's operand: its settings are the HyperConverged's.
+    pub hco_managed: bool,
+}
+
+/// An unfinished VirtualMachineInstanceMigration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationLine {
+    pub namespace: String,
+    pub name: String,
+    pub vmi: String,
+    /// `status.phase`; empty when it has none yet.
+    pub phase: String,
+    /// Unix seconds, when known.
+    pub created: Option<i64>,
 }
 
 /// A migration network and whether it can serve every node: the question asked before a migration.
@@ -223,6 +256,28 @@ impl Report {
             migration_networks: Vec::new(),
             free_subnets: Vec::new(),
             host_networks: host_lines(policy, view),
+            kube_virts: view
+                .kubevirts()
+                .map(|kv| KvLine {
+                    namespace: kv.namespace.clone(),
+                    name: kv.name.clone(),
+                    network: kv.network.clone(),
+                    hco_managed: kv.hco_managed,
+                })
+                .collect(),
+            migration_namespace: policy.migration_namespace().to_owned(),
+            migration_namespace_source: policy.migration_namespace_source(),
+            migrations_in_flight: view
+                .in_flight()
+                .iter()
+                .map(|(k, m)| MigrationLine {
+                    namespace: k.namespace.to_string(),
+                    name: k.name.to_string(),
+                    vmi: m.vmi.to_string(),
+                    phase: m.phase.to_string(),
+                    created: m.created,
+                })
+                .collect(),
         };
         report.migration_networks = migration_networks(policy, view);
         report.free_subnets = free_subnets(policy, view, &report.migration_networks);
@@ -277,6 +332,11 @@ impl Report {
             }
             None => out.push_str("virt-handler nodes: unknown (no node seen; capacity is not judged)\n"),
         }
+        let _ = writeln!(
+            out,
+            "migration namespace: {} ({})",
+            self.migration_namespace, self.migration_namespace_source
+        );
         if self.hyper_convergeds.is_empty() {
             out.push_str("HyperConverged: none\n");
         }
@@ -294,6 +354,28 @@ impl Report {
                 );
             }
             out.push('\n');
+        }
+        for kv in &self.kube_virts {
+            let network = match &kv.network {
+                Some(n) => format!("live-migration network {}/{n}", kv.namespace),
+                None => "no dedicated live-migration network (the pod network is used)".to_owned(),
+            };
+            let managed = if kv.hco_managed { " (HCO's copy of the HyperConverged's settings)" } else { "" };
+            let _ = writeln!(out, "KubeVirt {}/{}: {network}{managed}", kv.namespace, kv.name);
+        }
+        match self.migrations_in_flight.len() {
+            0 => out.push_str("migrations in flight: none\n"),
+            n => {
+                let _ = writeln!(
+                    out,
+                    "migrations in flight: {n} (the migration network, its NAD and host interfaces are held)"
+                );
+                for m in &self.migrations_in_flight {
+                    let phase = if m.phase.is_empty() { "no phase yet" } else { &m.phase };
+                    let vmi = if m.vmi.is_empty() { "no vmiName" } else { &m.vmi };
+                    let _ = writeln!(out, "  {}/{}: VMI {vmi}, {phase}", m.namespace, m.name);
+                }
+            }
         }
         for r in &self.resources {
             let _ = writeln!(out, "{}", resource_line(r));
@@ -447,6 +529,7 @@ fn line(cidr: IpNet, owner: Owner) -> RangeLine {
 fn migration_networks(policy: &Policy, view: &View) -> Vec<MigrationNetwork> {
     let mut names: std::collections::BTreeSet<(String, String)> =
         view.hcs().filter_map(|hc| hc.network.as_ref().map(|n| (hc.namespace.clone(), n.clone()))).collect();
+    names.extend(view.kubevirts().filter_map(|kv| Some((kv.namespace.clone(), kv.network.clone()?))));
     names.extend(
         view.nads()
             .filter(|e| policy.is_migration_nad(e, view))
@@ -466,8 +549,11 @@ fn migration_networks(policy: &Policy, view: &View) -> Vec<MigrationNetwork> {
                 .and_then(|c| c.master().map(str::to_owned));
             MigrationNetwork {
                 hyper_convergeds: view
-                    .hcs_using(&namespace, &name)
-                    .map(|h| format!("{}/{}", h.namespace, h.name))
+                    .network_users(&namespace, &name)
+                    .map(|u| match u.kind {
+                        "HyperConverged" => format!("{}/{}", u.namespace, u.name),
+                        kind => format!("{kind} {}/{}", u.namespace, u.name),
+                    })
                     .collect(),
                 found: entry.is_some(),
                 master,

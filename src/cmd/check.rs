@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use mignet::input::Position;
 
 use super::load::{self, Item, Read, Unreadable};
+use mignet::server::admission;
 
 /// Arguments of `mignet check`.
 #[derive(Debug, clap::Args)]
@@ -101,10 +102,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Item::Error(_) => None,
         })
     };
-    let view = feed::view_of(
-        &policy,
-        input.state.iter().map(|l| &l.object).chain(objects().map(|r| &r.located.object)),
-    );
+    let all = || input.state.iter().map(|l| &l.object).chain(objects().map(|r| &r.located.object));
+    let view = feed::view_of(&policy, all());
+    // a KubeVirt CR among the files may decide the migration namespace: read again for it
+    let (policy, view) = match policy.with_discovered_namespace(&view) {
+        found if found.migration_namespace() != policy.migration_namespace() => {
+            let view = feed::view_of(&found, all());
+            (found, view)
+        }
+        _ => (policy, view),
+    };
     let nads: HashSet<(&str, &str)> = objects()
         .filter(|r| Kind::of(&r.located.object) == Kind::Nad)
         .map(|r| (object::namespace(&r.located.object), object::name(&r.located.object)))
@@ -155,14 +162,17 @@ fn judge(
     let obj = &read.located.object;
     let kind = Kind::of(obj);
     let network_judged_too = match kind {
-        Kind::Nad | Kind::Nncp => false,
+        Kind::Nad | Kind::Nncp | Kind::MigrationPolicy => false,
+        Kind::KubeVirt => feed::kubevirt_entry(obj)
+            .network
+            .is_some_and(|n| nads.contains(&(object::namespace(obj), n.as_str()))),
         Kind::HyperConverged(version) => feed::hc_entry(obj, version)
             .network
             .is_some_and(|n| nads.contains(&(object::namespace(obj), n.as_str()))),
         _ => return None,
     };
     let admission = Admission { operation: Operation::Create, kind, object: Some(obj), old_object: None };
-    let options = Options { missing_network_warns: !strict, network_judged_too };
+    let options = Options { missing_network_warns: !strict, network_judged_too, now: admission::unix_now() };
     let mut decision = policy.decide(&admission, view, &options);
     let enabled = |f: &&Finding| !policy.disabled().contains(f.rule);
     let mut denials: Vec<Finding> = read.schema.iter().filter(enabled).cloned().collect();

@@ -34,6 +34,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let policy = load::policy(args.policy.as_deref())?;
     let objects = load::objects(&args.cluster_state)?;
     let view = load::view(&policy, &objects);
+    // a KubeVirt CR among the files may decide the migration namespace: read again for it
+    let (policy, view) = match policy.with_discovered_namespace(&view) {
+        found if found.migration_namespace() != policy.migration_namespace() => {
+            let view = load::view(&found, &objects);
+            (found, view)
+        }
+        _ => (policy, view),
+    };
     let body = if args.file.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;
@@ -42,7 +50,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?
     };
     let webhook = if args.mutate { Webhook::Mutate } else { Webhook::Validate };
-    let reviewed = admission::review(&body, webhook, &policy, &view)
+    let reviewed = admission::review(&body, webhook, &policy, &view, admission::unix_now())
         .with_context(|| format!("{}", args.file.display()))?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, &reviewed.response)?;

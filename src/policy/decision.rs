@@ -57,7 +57,7 @@ pub fn join(findings: &[Finding]) -> String {
 
 /// A set of rules, small enough to test membership with one instruction on the hot path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RuleSet(u64);
+pub struct RuleSet(u128);
 
 impl RuleSet {
     /// Adds a rule to the set.
@@ -76,7 +76,7 @@ impl RuleSet {
     }
 }
 
-const _: () = assert!(Rule::ALL.len() <= 64, "RuleSet holds at most 64 rules");
+const _: () = assert!(Rule::ALL.len() <= 128, "RuleSet holds at most 128 rules");
 
 /// Findings kept per rule, denials and warnings apart. A 3 MiB config can hold a million bad
 /// entries; one finding each would make an answer a hundred times the request's size.

@@ -23,6 +23,9 @@ pub struct PolicyFile {
     pub reserved_ranges: ReservedRanges,
     pub hyper_converged_defaults: HcDefaults,
     pub disabled_rules: Vec<String>,
+    /// Unfinished migrations older than this (seconds) are taken as stuck and no longer hold the
+    /// migration network; 0 never lets one go.
+    pub in_flight_max_age_seconds: u64,
 }
 
 /// Cluster networks a migration subnet must stay off; a list given in the file replaces that default.
@@ -102,6 +105,8 @@ impl Default for PolicyFile {
             reserved_ranges: ReservedRanges::default(),
             hyper_converged_defaults: HcDefaults::default(),
             disabled_rules: Vec::new(),
+            // a day: longer than any healthy migration (a 256 GiB VM at 150 s/GiB takes under 11 h)
+            in_flight_max_age_seconds: 86_400,
         }
     }
 }

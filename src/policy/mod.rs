@@ -13,7 +13,7 @@ pub mod place;
 pub mod rules;
 pub mod view;
 
-use self::kinds::{hco, nad, nad_host, nncp};
+use self::kinds::{hco, kubevirt, migration_policy, nad, nad_host, nncp};
 pub use self::{
     net::{cni, free, host, index, netconfig, ranges},
     view::feed,
@@ -45,6 +45,10 @@ pub struct Policy {
     globs: GlobSet,
     reserved: Vec<(ReservedKind, Vec<IpNet>, &'static str)>,
     disabled: RuleSet,
+    /// Whether the file sets `migrationNamespace`; if not, a KubeVirt CR's namespace is used.
+    namespace_set: bool,
+    /// The migration namespace found where the cluster's KubeVirt CR lives, and that CR.
+    discovered: Option<(String, String)>,
 }
 
 /// Why a policy file cannot be compiled.
@@ -74,7 +78,11 @@ impl Default for Policy {
 impl Policy {
     /// Parses and compiles a policy file's text.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
-        Policy::compile(PolicyFile::from_yaml(text)?)
+        let mut policy = Policy::compile(PolicyFile::from_yaml(text)?)?;
+        // the file parsed, so this reading does too: only whether the key is written matters
+        let keys = serde_saphyr::from_str::<serde_json::Value>(text).unwrap_or_default();
+        policy.namespace_set = keys.get("migrationNamespace").is_some();
+        Ok(policy)
     }
 
     /// Compiles a parsed policy file.
@@ -115,7 +123,33 @@ impl Policy {
                 (kind, nets, source)
             })
             .collect();
-        Ok(Policy { file, globs, reserved, disabled })
+        let namespace_set = file.migration_namespace != PolicyFile::default().migration_namespace;
+        Ok(Policy { file, globs, reserved, disabled, namespace_set, discovered: None })
+    }
+
+    /// This policy with the migration namespace taken from where the view's KubeVirt CR lives, when
+    /// the file does not set one (a cluster holds one KubeVirt CR; with several, the first by
+    /// namespace and name).
+    pub fn with_discovered_namespace(&self, view: &View) -> Policy {
+        let mut policy = self.clone();
+        policy.discovered = match self.namespace_set {
+            true => None,
+            false => view
+                .kubevirts()
+                .next()
+                .map(|kv| (kv.namespace.clone(), format!("KubeVirt {}/{}", kv.namespace, kv.name))),
+        };
+        policy
+    }
+
+    /// Where the migration namespace comes from, as `mignet view` says it: "policy", "default", or
+    /// the KubeVirt CR it was discovered from.
+    pub fn migration_namespace_source(&self) -> String {
+        match (&self.discovered, self.namespace_set) {
+            (_, true) => "policy".to_owned(),
+            (Some((_, from)), false) => format!("discovered from {from}"),
+            (None, false) => "default".to_owned(),
+        }
     }
 
     /// The settings as loaded, for printing and comparison.
@@ -125,7 +159,10 @@ impl Policy {
 
     /// Where migration NADs and the HyperConverged must live.
     pub fn migration_namespace(&self) -> &str {
-        &self.file.migration_namespace
+        match &self.discovered {
+            Some((namespace, _)) => namespace,
+            None => &self.file.migration_namespace,
+        }
     }
 
     /// The label that marks or opts out a migration NAD.
@@ -186,6 +223,8 @@ impl Policy {
                     patch = defaults::patch(&obj.data, version, &self.file.hyper_converged_defaults);
                 }
             }
+            Kind::KubeVirt => kubevirt::admit(&ctx, admission, &mut findings),
+            Kind::MigrationPolicy => migration_policy::admit(&ctx, admission, &mut findings),
             _ => {}
         }
         findings.into_decision(patch)
@@ -250,6 +289,9 @@ pub struct Options {
     /// The NAD a HyperConverged names is judged in the same run and its findings shown on it:
     /// `hc-network-invalid` then names the rules it fails instead of repeating every finding.
     pub network_judged_too: bool,
+    /// The time of the decision in Unix seconds, for the ages of migrations in flight: the core reads
+    /// no clock. `None`: ages are unknown, and no migration counts as stuck.
+    pub now: Option<i64>,
 }
 
 /// Everything a rule may read.
@@ -301,6 +343,42 @@ mod tests {
         assert!(matches!(Policy::from_yaml("disabledRules: [nad-nope]"), Err(PolicyError::Rule(_))));
         assert!(matches!(Policy::from_yaml("nameGlobs: ['a[']"), Err(PolicyError::Glob { .. })));
         assert!(matches!(Policy::from_yaml("migrationNamespace: ''"), Err(PolicyError::Empty { .. })));
+    }
+
+    #[test]
+    fn the_migration_namespace_is_the_policy_s_or_where_kubevirt_lives() {
+        let kv = |ns: &str| crate::policy::view::KvEntry {
+            namespace: ns.into(),
+            name: "kubevirt".into(),
+            network: None,
+            hco_managed: false,
+        };
+        let mut view = View::new();
+        let default = Policy::default();
+        assert_eq!(default.with_discovered_namespace(&view).migration_namespace(), "openshift-cnv");
+        assert_eq!(default.with_discovered_namespace(&view).migration_namespace_source(), "default");
+        view.upsert_kubevirt(kv("kubevirt"));
+        let found = default.with_discovered_namespace(&view);
+        assert_eq!(found.migration_namespace(), "kubevirt");
+        assert_eq!(found.migration_namespace_source(), "discovered from KubeVirt kubevirt/kubevirt");
+        // written in the file, even as the default value: the policy's
+        let set = Policy::from_yaml("migrationNamespace: openshift-cnv\n")
+            .unwrap()
+            .with_discovered_namespace(&view);
+        assert_eq!(
+            (set.migration_namespace(), set.migration_namespace_source().as_str()),
+            ("openshift-cnv", "policy")
+        );
+        assert_eq!(
+            Policy::from_yaml("migrationLabel: x/y\n")
+                .unwrap()
+                .with_discovered_namespace(&view)
+                .migration_namespace(),
+            "kubevirt"
+        );
+        // the KubeVirt CR goes: back to the default
+        view.remove_kubevirt("kubevirt", "kubevirt");
+        assert_eq!(found.with_discovered_namespace(&view).migration_namespace(), "openshift-cnv");
     }
 
     #[test]

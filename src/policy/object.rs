@@ -55,6 +55,12 @@ pub enum Kind {
     /// `nmstate.io` `NodeNetworkConfigurationPolicy` (v1, v1beta1 and the old v1alpha1, one shape): a
     /// change to the hosts.
     Nncp,
+    /// `kubevirt.io/v1` `KubeVirt`: the live-migration settings where no HyperConverged manages them.
+    KubeVirt,
+    /// `migrations.kubevirt.io/v1alpha1` `MigrationPolicy`: per-VM overrides of bandwidth and timeouts.
+    MigrationPolicy,
+    /// `kubevirt.io/v1` `VirtualMachineInstanceMigration`: a migration, running or finished.
+    Vmim,
     Other,
 }
 
@@ -70,6 +76,9 @@ impl Kind {
             ("operator.openshift.io", "v1", "Network") => Kind::OperatorNetwork,
             ("nmstate.io", "v1" | "v1beta1" | "v1alpha1", "NodeNetworkState") => Kind::NodeNetworkState,
             ("nmstate.io", "v1" | "v1beta1" | "v1alpha1", "NodeNetworkConfigurationPolicy") => Kind::Nncp,
+            ("kubevirt.io", "v1", "KubeVirt") => Kind::KubeVirt,
+            ("migrations.kubevirt.io", "v1alpha1", "MigrationPolicy") => Kind::MigrationPolicy,
+            ("kubevirt.io", "v1", "VirtualMachineInstanceMigration") => Kind::Vmim,
             _ => Kind::Other,
         }
     }
@@ -247,6 +256,13 @@ mod tests {
         assert!(Kind::unread_version("nmstate.io/v2", "NodeNetworkState").is_some());
         assert_eq!(Kind::unread_version("nmstate.io/v1", "NodeNetworkConfigurationEnactment"), None);
         assert_eq!(Kind::unread_version("v1", "ConfigMap"), None);
+        assert_eq!(Kind::from_api_version("kubevirt.io/v1", "KubeVirt"), Kind::KubeVirt);
+        assert_eq!(
+            Kind::from_api_version("migrations.kubevirt.io/v1alpha1", "MigrationPolicy"),
+            Kind::MigrationPolicy
+        );
+        assert_eq!(Kind::from_api_version("kubevirt.io/v1", "VirtualMachineInstanceMigration"), Kind::Vmim);
+        assert_eq!(Kind::from_api_version("kubevirt.io/v1", "VirtualMachineInstance"), Kind::Other);
     }
 }
 

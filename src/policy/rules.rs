@@ -74,8 +74,8 @@ rules! {
     HcNetworkRemoved => "hc-network-removed", "dropping the network moves migrations to the pod network (warning)";
     HcNetworkChanged => "hc-network-changed", "changing the network restarts every virt-handler (warning)";
     HcNetworkName => "hc-network-name", "the network must be a NAD name (DNS-1123 label)";
-    HcNamespace => "hc-namespace", "a HyperConverged with a migration network must live in the migration namespace";
-    HcNetworkMissing => "hc-network-missing", "the named NAD must exist in the HyperConverged's namespace";
+    HcNamespace => "hc-namespace", "a HyperConverged or KubeVirt CR with a migration network must live in the migration namespace";
+    HcNetworkMissing => "hc-network-missing", "the named NAD must exist in the HyperConverged's (or KubeVirt CR's) namespace";
     HcNetworkInvalid => "hc-network-invalid", "the named NAD must pass every migration NAD rule";
     HcParallel => "hc-parallel", "parallel migration limits must be at least 1";
     HcParallelOutbound => "hc-parallel-outbound", "outbound per node above the cluster limit has no effect (warning)";
@@ -88,6 +88,8 @@ rules! {
     NncpMtuShrinksMigration => "nncp-mtu-shrinks-migration", "lowering the master's MTU clamps running macvlans (warning)";
     NncpCaptureUnjudged => "nncp-capture-unjudged", "capture templates resolve per node: not judged (warning)";
     NncpReplacesMigrationPorts => "nncp-replaces-migration-ports", "the policy drops ports of the migration bond: migrations move to the NICs it lists (warning)";
+    MigrationInFlight => "migration-in-flight", "the migration network, its NAD's master, range, plugin and IPAM, and the host interfaces under it must not change while a live migration is unfinished";
+    MigrationInFlightStale => "migration-in-flight-stale", "migrations unfinished for longer than inFlightMaxAgeSeconds are taken as stuck and ignored (warning)";
 }
 
 impl fmt::Display for Rule {
@@ -119,7 +121,7 @@ mod tests {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
             assert!(
-                ["nad-", "hc-", "object-", "nncp-"].iter().any(|p| rule.id().starts_with(p)),
+                ["nad-", "hc-", "object-", "nncp-", "migration-"].iter().any(|p| rule.id().starts_with(p)),
                 "{}",
                 rule.id()
             );

@@ -48,7 +48,15 @@ pub struct Reviewed {
 ///
 /// `/validate` returns the verdict, warnings and audit annotations and never a patch; `/mutate`
 /// returns only the defaults patch (when non-empty), so denials are reported once, by validation.
-pub fn review(body: &[u8], webhook: Webhook, policy: &Policy, view: &View) -> Result<Reviewed, ReviewError> {
+///
+/// `now` (Unix seconds) dates the migrations in flight; the adapters pass [`unix_now`].
+pub fn review(
+    body: &[u8],
+    webhook: Webhook,
+    policy: &Policy,
+    view: &View,
+    now: Option<i64>,
+) -> Result<Reviewed, ReviewError> {
     let review: AdmissionReview<DynamicObject> =
         serde_json::from_slice(body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => ReviewError::NotAReview(e),
@@ -69,8 +77,8 @@ pub fn review(body: &[u8], webhook: Webhook, policy: &Policy, view: &View) -> Re
         old_object: request.old_object.as_ref(),
     };
     let decision = match kind {
-        Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp => {
-            policy.decide(&admission, view, &Options::default())
+        Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp | Kind::KubeVirt | Kind::MigrationPolicy => {
+            policy.decide(&admission, view, &Options { now, ..Options::default() })
         }
         _ => Decision::default(),
     };
@@ -100,6 +108,12 @@ pub fn review(body: &[u8], webhook: Webhook, policy: &Policy, view: &View) -> Re
         dry_run: request.dry_run,
         decision,
     })
+}
+
+/// The system clock in Unix seconds, read by the adapters so the policy core never reads one.
+pub fn unix_now() -> Option<i64> {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_secs()).ok()
 }
 
 fn validate(response: &mut AdmissionResponse, decision: &Decision) -> Verdict {
@@ -192,7 +206,7 @@ mod tests {
     }
 
     fn judge(body: &[u8], webhook: Webhook) -> Value {
-        let r = review(body, webhook, &Policy::default(), &View::new()).unwrap();
+        let r = review(body, webhook, &Policy::default(), &View::new(), None).unwrap();
         serde_json::to_value(&r.response).unwrap()
     }
 
@@ -277,7 +291,7 @@ mod tests {
             .unwrap();
         let view = feed::view_of(&policy, [&nad_obj, &hc]);
         let body = review_of(Value::Null, "DELETE", nad("192.168.99.0/24", Some("bond2")));
-        let r = review(&body, Webhook::Validate, &policy, &view).unwrap();
+        let r = review(&body, Webhook::Validate, &policy, &view, None).unwrap();
         assert_eq!(r.verdict, Verdict::Denied);
         assert_eq!(r.operation, "DELETE");
     }
@@ -291,7 +305,7 @@ mod tests {
             "object":pod,"dryRun":false}}))
         .unwrap();
         for webhook in [Webhook::Validate, Webhook::Mutate] {
-            let r = review(&body, webhook, &Policy::default(), &View::new()).unwrap();
+            let r = review(&body, webhook, &Policy::default(), &View::new(), None).unwrap();
             assert_eq!(r.verdict, Verdict::Allowed);
         }
     }
@@ -300,12 +314,15 @@ mod tests {
     fn bad_bodies_are_named() {
         let v = View::new();
         let p = Policy::default();
-        assert!(matches!(review(b"{not json", Webhook::Validate, &p, &v), Err(ReviewError::NotJson(_))));
-        assert!(matches!(review(b"[1,2]", Webhook::Validate, &p, &v), Err(ReviewError::NotAReview(_))));
+        assert!(matches!(
+            review(b"{not json", Webhook::Validate, &p, &v, None),
+            Err(ReviewError::NotJson(_))
+        ));
+        assert!(matches!(review(b"[1,2]", Webhook::Validate, &p, &v, None), Err(ReviewError::NotAReview(_))));
         let no_request = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#;
-        assert!(matches!(review(no_request, Webhook::Validate, &p, &v), Err(ReviewError::NoRequest)));
+        assert!(matches!(review(no_request, Webhook::Validate, &p, &v, None), Err(ReviewError::NoRequest)));
         let no_uid = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"kind":{"group":"","version":"v1","kind":"Pod"}}}"#;
-        let e = review(no_uid, Webhook::Validate, &p, &v).unwrap_err();
+        let e = review(no_uid, Webhook::Validate, &p, &v, None).unwrap_err();
         assert!(e.to_string().contains("missing field"), "{e}");
     }
 }

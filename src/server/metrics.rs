@@ -185,6 +185,8 @@ enum ViewKind {
     Nad,
     HyperConverged,
     Node,
+    KubeVirt,
+    MigrationUnfinished,
     Other,
 }
 
@@ -194,6 +196,8 @@ impl ViewKind {
             "nad" => Self::Nad,
             "hyperconverged" => Self::HyperConverged,
             "node" => Self::Node,
+            "kubevirt" => Self::KubeVirt,
+            "migration-unfinished" => Self::MigrationUnfinished,
             _ => Self::Other,
         }
     }
@@ -203,6 +207,8 @@ impl ViewKind {
             Self::Nad => "nad",
             Self::HyperConverged => "hyperconverged",
             Self::Node => "node",
+            Self::KubeVirt => "kubevirt",
+            Self::MigrationUnfinished => "migration-unfinished",
             Self::Other => OTHER,
         }
     }
@@ -417,8 +423,9 @@ impl Metrics {
         self.reloads.get_or_create(&ReloadLabels { what, result }).inc();
     }
 
-    /// Publishes how many objects of a kind ("nad", "hyperconverged", "node") the rules judge against, so an
-    /// empty or shrunken view is visible; other kinds collapse to "other".
+    /// Publishes how many objects of a kind ("nad", "hyperconverged", "node", "kubevirt", and
+    /// "migration-unfinished": the migrations holding the migration network) the rules judge against,
+    /// so an empty or shrunken view is visible; other kinds collapse to "other".
     pub fn set_view_objects(&self, kind: &str, count: i64) {
         self.view_objects.get_or_create(&ViewLabels { kind: ViewKind::from_name(kind) }).set(count);
     }
@@ -705,6 +712,7 @@ mod tests {
         m.set_view_objects("node", 4);
         m.set_view_objects("hyperconverged", 1);
         m.set_view_objects("pods", 9);
+        m.set_view_objects("migration-unfinished", 2);
         let out = m.render();
         let name = "mignet_view_objects";
         assert_eq!(value(&out, name, &[("kind", "nad")]), Some(3.0));

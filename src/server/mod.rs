@@ -88,7 +88,7 @@ fn answer(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
     let judged = {
         let policy = state.judge.policy.load();
         let view = state.judge.view.read().unwrap_or_else(|p| p.into_inner());
-        admission::review(body, webhook, &policy, &view)
+        admission::review(body, webhook, &policy, &view, admission::unix_now())
     };
     let elapsed = started.elapsed();
     match judged {

@@ -60,7 +60,11 @@ impl PolicyReloader {
             }
             let compiled = std::str::from_utf8(&bytes)
                 .map_err(|e| e.to_string())
-                .and_then(|text| Policy::from_yaml(text).map_err(|e| e.to_string()));
+                .and_then(|text| Policy::from_yaml(text).map_err(|e| e.to_string()))
+                // where the file leaves the migration namespace open, the KubeVirt CR still decides it
+                .map(|p| {
+                    p.with_discovered_namespace(&self.judge.view.read().unwrap_or_else(|p| p.into_inner()))
+                });
             let rebuilt = match compiled {
                 Ok(policy) => self.rebuild(policy).await,
                 Err(e) => Err(e),

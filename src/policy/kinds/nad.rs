@@ -103,7 +103,7 @@ pub(in crate::policy) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry
 /// "false" opts out of the last two.
 fn is_migration(ctx: &Ctx<'_>, nad: &Nad<'_>) -> bool {
     flagged(ctx.policy, nad.label, nad.name)
-        || (nad.label.is_none() && ctx.view.hcs_using(nad.namespace, nad.name).next().is_some())
+        || (nad.label.is_none() && ctx.view.network_users(nad.namespace, nad.name).next().is_some())
 }
 
 /// Why a NAD is judged as a live-migration NAD, for messages that must say so.
@@ -111,7 +111,7 @@ fn is_migration(ctx: &Ctx<'_>, nad: &Nad<'_>) -> bool {
 pub enum Reason {
     /// It carries the policy's label set to "true".
     Label,
-    /// A HyperConverged (`namespace/name`) names it as its live-migration network.
+    /// A HyperConverged or KubeVirt CR (`Kind namespace/name`) names it as its live-migration network.
     NamedBy(String),
     /// Its name matches this policy glob.
     Glob(String),
@@ -124,8 +124,8 @@ fn reason(ctx: &Ctx<'_>, nad: &Nad<'_>) -> Option<Reason> {
         Some(false) => return None,
         None => {}
     }
-    if let Some(hc) = ctx.view.hcs_using(nad.namespace, nad.name).next() {
-        return Some(Reason::NamedBy(qualified(&hc.namespace, &hc.name)));
+    if let Some(user) = ctx.view.network_users(nad.namespace, nad.name).next() {
+        return Some(Reason::NamedBy(user.to_string()));
     }
     let globs = &ctx.policy.file().name_globs;
     ctx.policy.globs.matches(nad.name).first().and_then(|&i| globs.get(i)).map(|g| Reason::Glob(g.clone()))
@@ -141,8 +141,8 @@ fn because(ctx: &Ctx<'_>, reason: &Reason) -> String {
     let key = ctx.policy.label_key();
     match reason {
         Reason::Label => format!("judged as a live-migration NAD: labelled {key}: \"true\""),
-        Reason::NamedBy(hc) => {
-            format!("judged as a live-migration NAD: HyperConverged {hc} names it as its network")
+        Reason::NamedBy(user) => {
+            format!("judged as a live-migration NAD: {user} names it as its network")
         }
         Reason::Glob(glob) => format!(
             "judged as a live-migration NAD: its name matches {}; if it is not one, label it {key}: \"false\"",
@@ -185,6 +185,7 @@ pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut
             }
             if let Some(old) = old {
                 warn_in_use_range_change(ctx, &nad, old, f);
+                guard_in_flight(ctx, &nad, old, f);
             }
         }
         (Operation::Delete, _, Some(old)) => deny_delete_in_use(ctx, old, f),
@@ -194,21 +195,61 @@ pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut
 
 fn deny_delete_in_use(ctx: &Ctx<'_>, old: &DynamicObject, f: &mut Findings) {
     let (ns, name) = (object::namespace(old), object::name(old));
-    for hc in ctx.view.hcs_using(ns, name) {
+    for user in ctx.view.network_users(ns, name) {
+        let setting = match user.kind {
+            "KubeVirt" => "spec.configuration.migrations.network",
+            _ => "liveMigrationConfig.network",
+        };
         f.deny(
             Rule::NadInUse,
             "metadata.name",
             msg::forbidden(format!(
-                "HyperConverged {} migrates over this network; first remove or change its \
-                 liveMigrationConfig.network",
-                qualified(&hc.namespace, &hc.name)
+                "{user} migrates over this network; first remove or change its {setting}"
             )),
         );
     }
 }
 
+/// What of a NAD's config the migrations running over it depend on: plugin, master, IPAM, ranges.
+fn effective(config: Option<&str>) -> (String, Option<String>, Option<String>, Vec<IpNet>) {
+    let ranges = config.map(cni::claimed_ranges).unwrap_or_default();
+    let Some(conf) = config.and_then(|c| NetConf::parse(c).ok()) else {
+        return (String::new(), None, None, ranges);
+    };
+    let main = conf.main();
+    let ipam = main.get("ipam").and_then(|i| i.get("type")).and_then(Value::as_str).map(str::to_owned);
+    (conf.main_type().to_owned(), nad_host::master(main).map(str::to_owned), ipam, ranges)
+}
+
+/// Denies a change to what running migrations use of the in-use migration NAD.
+fn guard_in_flight(ctx: &Ctx<'_>, nad: &Nad<'_>, old: &DynamicObject, f: &mut Findings) {
+    if ctx.view.in_flight().is_empty() {
+        return;
+    }
+    let Some(user) = ctx.view.network_users(nad.namespace, nad.name).next() else { return };
+    let (before, after) = (effective(config(old)), effective(nad.config));
+    let mut changed = Vec::new();
+    if before.0 != after.0 {
+        changed.push("plugin type");
+    }
+    if before.1 != after.1 {
+        changed.push("master");
+    }
+    if before.2 != after.2 {
+        changed.push("IPAM type");
+    }
+    if before.3 != after.3 {
+        changed.push("range");
+    }
+    if changed.is_empty() {
+        return;
+    }
+    let change = format!("changing the {} of the NAD {user} migrates over", changed.join(", "));
+    super::inflight::guard(ctx, "spec.config", &change, f);
+}
+
 fn warn_in_use_range_change(ctx: &Ctx<'_>, nad: &Nad<'_>, old: &DynamicObject, f: &mut Findings) {
-    let Some(hc) = ctx.view.hcs_using(nad.namespace, nad.name).next() else { return };
+    let Some(hc) = ctx.view.network_users(nad.namespace, nad.name).next() else { return };
     let before = config(old).map(cni::claimed_ranges).unwrap_or_default();
     let after = nad.config.map(cni::claimed_ranges).unwrap_or_default();
     if before != after {
@@ -216,8 +257,8 @@ fn warn_in_use_range_change(ctx: &Ctx<'_>, nad: &Nad<'_>, old: &DynamicObject, f
             Rule::NadInUseRangeChange,
             "spec.config",
             format!(
-                "in use by HyperConverged {}: virt-handler pods keep old addresses until restarted",
-                hc.name
+                "in use by {} {}: virt-handler pods keep old addresses until restarted",
+                hc.kind, hc.name
             ),
         );
     }
@@ -289,8 +330,8 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
 /// this never visits them.
 fn migration_overlapping<'v>(ctx: &Ctx<'v>, net: &IpNet) -> Vec<(IpNet, &'v NadEntry)> {
     let mut hits = ctx.view.flagged_overlapping(net);
-    for hc in ctx.view.hcs() {
-        let Some(entry) = hc.network.as_deref().and_then(|n| ctx.view.nad(&hc.namespace, n)) else {
+    for (namespace, network) in ctx.view.migration_networks() {
+        let Some(entry) = ctx.view.nad(namespace, network) else {
             continue;
         };
         if entry.flagged {

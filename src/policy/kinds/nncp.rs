@@ -185,7 +185,7 @@ pub(in crate::policy) fn guarded(ctx: &Ctx<'_>) -> Vec<MigrationMaster> {
         .iter()
         .filter_map(|n| n.parse().ok())
         .flat_map(|n| view.flagged_overlapping(&n).into_iter().map(|(_, e)| e))
-        .chain(view.hcs().filter_map(|hc| view.nad(&hc.namespace, hc.network.as_deref()?)))
+        .chain(view.migration_networks().filter_map(|(ns, n)| view.nad(ns, n)))
         .filter(|e| nad::is_migration_entry(ctx, e))
         .collect();
     entries.sort_by(|a, b| a.key.cmp(&b.key));
@@ -328,6 +328,55 @@ pub(in crate::policy) fn admit(ctx: &Ctx<'_>, admission: &Admission<'_>, f: &mut
         }
     }
     hits.emit(f);
+    if !view.in_flight().is_empty() {
+        guard_in_flight(ctx, selector, &guarded, &entries.list, f);
+    }
+}
+
+/// Denies touching the master of the NAD in use, or anything it stands on, while migrations run.
+fn guard_in_flight(
+    ctx: &Ctx<'_>,
+    selector: &serde_json::Map<String, Value>,
+    guarded: &[(MigrationMaster, String)],
+    entries: &[Desired<'_>],
+    f: &mut Findings,
+) {
+    let view = ctx.view;
+    let in_use =
+        guarded.iter().filter(|(g, _)| view.network_users(g.nad.namespace(), g.nad.name()).next().is_some());
+    let touches = |g: &MigrationMaster, host: Option<&HostNetwork>| {
+        let deps = dependencies(g, host);
+        entries
+            .iter()
+            .find(|e| {
+                deps.iter().any(|d| {
+                    d.name == e.name
+                        || d.ports.contains(&e.name)
+                        || e.enslaves.iter().any(|(_, p)| *p == d.name)
+                })
+            })
+            .map(|e| e.index)
+    };
+    let mut hit: Option<(usize, &str)> = None;
+    for (g, of_nad) in in_use {
+        let mut found = None;
+        for (node, host) in view.virt_handler_hosts() {
+            if selects(selector, view.node_labels(node)) {
+                found = found.or_else(|| touches(g, host.and_then(Result::ok)));
+            }
+        }
+        if view.virt_handler_nodes().is_none() {
+            found = found.or_else(|| touches(g, None));
+        }
+        if let Some(i) = found {
+            hit = Some((i, of_nad));
+            break;
+        }
+    }
+    let Some((index, of_nad)) = hit else { return };
+    let name = entries.iter().find(|e| e.index == index).map_or("", |e| e.name);
+    let change = format!("changing interface {} ({of_nad}, or what it stands on)", msg::quote(name));
+    super::inflight::guard(ctx, &format!("spec.desiredState.interfaces[{index}]"), &change, f);
 }
 
 /// What the master stands on: from the node's host network, or the master alone when unknown.

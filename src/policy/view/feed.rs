@@ -5,7 +5,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
 use serde_json::Value;
 
-use crate::policy::view::{Discovered, HcEntry, HcRead, NodeInfo, ReservedKind, View};
+use crate::policy::view::{
+    Discovered, HcEntry, HcRead, KvEntry, NodeInfo, ReservedKind, View,
+    inflight::{self, Migration, MigrationKey},
+};
 use crate::policy::{HcVersion, Kind, Policy, object};
 
 /// The view entry of a HyperConverged: where its live-migration network points.
@@ -53,6 +56,29 @@ fn spec_written_through(obj: &DynamicObject) -> Option<HcVersion> {
         })
 }
 
+/// The view entry of a KubeVirt CR: its live-migration network and whether HCO manages it.
+pub fn kubevirt_entry(obj: &DynamicObject) -> KvEntry {
+    KvEntry {
+        namespace: object::namespace(obj).to_owned(),
+        name: object::name(obj).to_owned(),
+        network: crate::policy::kinds::kubevirt::network(obj).map(str::to_owned),
+        hco_managed: crate::policy::kinds::kubevirt::hco_labelled(obj),
+    }
+}
+
+/// A VirtualMachineInstanceMigration: its identity, and `None` once it finished (`Succeeded` or
+/// `Failed`). Any other phase, none, or a status of the wrong shape counts as unfinished.
+pub fn migration(obj: &DynamicObject) -> (MigrationKey, Option<Migration>) {
+    let key = MigrationKey { namespace: object::namespace(obj).into(), name: object::name(obj).into() };
+    let text = |path: &[&str]| object::get(&obj.data, path).and_then(Value::as_str).unwrap_or_default();
+    let phase = text(&["status", "phase"]);
+    if inflight::finished(phase) {
+        return (key, None);
+    }
+    let created = obj.metadata.creation_timestamp.as_ref().map(|t| t.0.as_second());
+    (key, Some(Migration { vmi: text(&["spec", "vmiName"]).into(), phase: phase.into(), created }))
+}
+
 /// Adds what an object tells about the cluster to the view; other kinds are ignored.
 /// Returns whether the object was one the view keeps.
 pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
@@ -70,6 +96,11 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
             }
         }
         Kind::OperatorNetwork if object::name(obj) == "cluster" => operator_network(policy, view, &obj.data),
+        Kind::KubeVirt => view.upsert_kubevirt(kubevirt_entry(obj)),
+        Kind::Vmim => {
+            let (key, state) = migration(obj);
+            view.set_migration(key, state);
+        }
         _ => return false,
     }
     true
@@ -121,6 +152,42 @@ mod tests {
 
     use super::*;
     use crate::policy::testutil::obj;
+
+    #[test]
+    fn migrations_of_any_shape_are_read_without_a_crash() {
+        let vmim = |extra: serde_json::Value| {
+            let mut v = json!({"apiVersion":"kubevirt.io/v1","kind":"VirtualMachineInstanceMigration",
+                "metadata":{"name":"m","namespace":"vms","creationTimestamp":"2026-01-01T00:00:00Z"}});
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            obj(v)
+        };
+        let read = |extra| migration(&vmim(extra)).1;
+        let running = read(json!({"spec":{"vmiName":"vm1"},"status":{"phase":"Running"}})).unwrap();
+        assert_eq!(
+            (&*running.vmi, &*running.phase, running.created),
+            ("vm1", "Running", Some(1_767_225_600))
+        );
+        assert!(read(json!({"status":{"phase":"Succeeded"}})).is_none());
+        assert!(read(json!({"status":{"phase":"Failed"}})).is_none());
+        // no status, a phase of the wrong type, a status that is not an object, an unknown phase:
+        // unfinished, which holds the network rather than let it go on a guess
+        for extra in [
+            json!({}),
+            json!({"status":{"phase":7}}),
+            json!({"status":"x"}),
+            json!({"spec":5}),
+            json!({"status":{"phase":"WaitingForSync"}}),
+        ] {
+            assert!(read(extra.clone()).is_some(), "{extra}");
+        }
+        let mut view = View::new();
+        assert!(add(&Policy::default(), &mut view, &vmim(json!({}))));
+        assert_eq!(view.in_flight().len(), 1);
+        assert!(add(&Policy::default(), &mut view, &vmim(json!({"status":{"phase":"Succeeded"}}))));
+        assert!(view.in_flight().is_empty());
+    }
 
     #[test]
     fn raw_configs_are_kept_only_in_the_migration_namespace() {

@@ -6,6 +6,7 @@
 //! `mignet check` and from watchers by `mignet serve`; the rules only read it.
 
 pub mod feed;
+pub mod inflight;
 
 use std::{
     borrow::Borrow,
@@ -181,6 +182,32 @@ pub struct HcEntry {
     pub network: Option<String>,
 }
 
+/// A KubeVirt CR's live-migration network reference (`spec.configuration.migrations.network`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    pub namespace: String,
+    pub name: String,
+    pub network: Option<String>,
+    /// Whether the HyperConverged operator manages it (its labels say so): HCO copies the
+    /// HyperConverged's settings into it, so the HyperConverged is where they are judged.
+    pub hco_managed: bool,
+}
+
+/// Which object names a NAD as its live-migration network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkUser<'a> {
+    /// `HyperConverged` or `KubeVirt`.
+    pub kind: &'static str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl fmt::Display for NetworkUser<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
 /// One reading of a HyperConverged through one API version.
 ///
 /// A real API server prunes from every read the fields the version's schema does not know, and the
@@ -303,6 +330,10 @@ pub struct View {
     discovered: BTreeMap<ReservedKind, Discovered>,
     /// NodeNetworkStates, by node name, with per-interface counts over the nodes.
     hosts: HostNetworks,
+    /// KubeVirt CRs by namespace and name.
+    kubevirts: BTreeMap<(String, String), KvEntry>,
+    /// Unfinished VirtualMachineInstanceMigrations.
+    in_flight: inflight::InFlight,
 }
 
 impl View {
@@ -446,6 +477,63 @@ impl View {
     /// HyperConvergeds whose live-migration network is the NAD `namespace/name`.
     pub fn hcs_using(&self, namespace: &str, name: &str) -> impl Iterator<Item = &HcEntry> {
         self.hcs.values().filter(move |hc| hc.namespace == namespace && hc.network.as_deref() == Some(name))
+    }
+
+    /// Adds or replaces a KubeVirt CR.
+    pub fn upsert_kubevirt(&mut self, entry: KvEntry) {
+        self.kubevirts.insert((entry.namespace.clone(), entry.name.clone()), entry);
+    }
+
+    /// Removes a KubeVirt CR; unknown names are ignored.
+    pub fn remove_kubevirt(&mut self, namespace: &str, name: &str) -> Option<KvEntry> {
+        self.kubevirts.remove(&(namespace.to_owned(), name.to_owned()))
+    }
+
+    /// Every KubeVirt CR, by namespace and name.
+    pub fn kubevirts(&self) -> impl Iterator<Item = &KvEntry> {
+        self.kubevirts.values()
+    }
+
+    /// The HyperConvergeds and KubeVirt CRs whose live-migration network is the NAD `namespace/name`.
+    pub fn network_users<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = NetworkUser<'a>> {
+        let hcs = self.hcs_using(namespace, name).map(|hc| NetworkUser {
+            kind: "HyperConverged",
+            namespace: &hc.namespace,
+            name: &hc.name,
+        });
+        let kvs = self
+            .kubevirts
+            .values()
+            .filter(move |kv| kv.namespace == namespace && kv.network.as_deref() == Some(name))
+            .map(|kv| NetworkUser { kind: "KubeVirt", namespace: &kv.namespace, name: &kv.name });
+        hcs.chain(kvs)
+    }
+
+    /// Every live-migration network named, as `(namespace, NAD name)`, by HyperConvergeds and KubeVirt CRs.
+    pub fn migration_networks(&self) -> impl Iterator<Item = (&str, &str)> {
+        let hcs = self.hcs.values().filter_map(|hc| Some((hc.namespace.as_str(), hc.network.as_deref()?)));
+        let kvs =
+            self.kubevirts.values().filter_map(|kv| Some((kv.namespace.as_str(), kv.network.as_deref()?)));
+        hcs.chain(kvs)
+    }
+
+    /// Records a VirtualMachineInstanceMigration: unfinished ones are kept, finished ones (`None`) dropped.
+    pub fn set_migration(&mut self, key: inflight::MigrationKey, state: Option<inflight::Migration>) {
+        self.in_flight.set(key, state);
+    }
+
+    /// Forgets a VirtualMachineInstanceMigration (deleted).
+    pub fn remove_migration(&mut self, key: &inflight::MigrationKey) -> bool {
+        self.in_flight.remove(key)
+    }
+
+    /// The unfinished migrations.
+    pub fn in_flight(&self) -> &inflight::InFlight {
+        &self.in_flight
     }
 
     /// Adds or replaces a node, with whether it matches the virt-handler node selector (labels and
