@@ -155,7 +155,7 @@ fn judge(
     let obj = &read.located.object;
     let kind = Kind::of(obj);
     let network_judged_too = match kind {
-        Kind::Nad | Kind::Nncp => false,
+        Kind::Nad | Kind::Nncp | Kind::UserDefinedNetwork(_) => false,
         Kind::HyperConverged(version) => feed::hc_entry(obj, version)
             .network
             .is_some_and(|n| nads.contains(&(object::namespace(obj), n.as_str()))),

@@ -13,9 +13,9 @@ pub mod place;
 pub mod rules;
 pub mod view;
 
-use self::kinds::{hco, nad, nad_host, nncp};
+use self::kinds::{hco, nad, nad_host, nncp, udn as udn_kind};
 pub use self::{
-    net::{cni, free, host, index, netconfig, ranges},
+    net::{cni, free, host, index, netconfig, ranges, udn},
     view::feed,
 };
 
@@ -175,6 +175,7 @@ impl Policy {
         match admission.kind {
             Kind::Nad => nad::admit(&ctx, admission, &mut findings),
             Kind::Nncp => nncp::admit(&ctx, admission, &mut findings),
+            Kind::UserDefinedNetwork(kind) => udn_kind::admit(&ctx, kind, admission, &mut findings),
             Kind::HyperConverged(version) => {
                 hco::admit(&ctx, version, admission, &mut findings);
                 if let (Some(obj), true, Operation::Create | Operation::Update, false) = (
@@ -195,6 +196,12 @@ impl Policy {
     /// migration namespace (the only place a HyperConverged may name it) its raw config for re-judging.
     pub fn nad_entry(&self, obj: &DynamicObject) -> NadEntry {
         nad::entry(self, obj)
+    }
+
+    /// The view entry for a UserDefinedNetwork or ClusterUserDefinedNetwork object: its identity,
+    /// topology, role and claimed ranges, and why it could not be read where it could not.
+    pub fn net_entry(&self, kind: udn::NetKind, obj: &DynamicObject) -> view::NetEntry {
+        udn_kind::entry(kind, obj)
     }
 
     /// Why a NAD object would be judged as a live-migration NAD against this view, or `None`.

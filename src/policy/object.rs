@@ -53,6 +53,8 @@ pub enum Kind {
     NodeNetworkState,
     /// `nmstate.io` `NodeNetworkConfigurationPolicy` (v1 and v1beta1): a change to the hosts.
     Nncp,
+    /// `k8s.ovn.org/v1` `UserDefinedNetwork` (namespaced) or `ClusterUserDefinedNetwork`: a VM network.
+    UserDefinedNetwork(super::udn::NetKind),
     Other,
 }
 
@@ -68,6 +70,10 @@ impl Kind {
             ("operator.openshift.io", "v1", "Network") => Kind::OperatorNetwork,
             ("nmstate.io", "v1beta1" | "v1alpha1", "NodeNetworkState") => Kind::NodeNetworkState,
             ("nmstate.io", "v1" | "v1beta1", "NodeNetworkConfigurationPolicy") => Kind::Nncp,
+            ("k8s.ovn.org", "v1", "UserDefinedNetwork") => Kind::UserDefinedNetwork(super::udn::NetKind::Udn),
+            ("k8s.ovn.org", "v1", "ClusterUserDefinedNetwork") => {
+                Kind::UserDefinedNetwork(super::udn::NetKind::Cudn)
+            }
             _ => Kind::Other,
         }
     }
@@ -222,6 +228,16 @@ mod tests {
             assert_eq!(Kind::from_api_version(v, "NodeNetworkConfigurationPolicy"), Kind::Nncp);
         }
         assert_eq!(Kind::from_api_version("nmstate.io/v2", "NodeNetworkConfigurationPolicy"), Kind::Other);
+        use crate::policy::udn::NetKind;
+        assert_eq!(
+            Kind::from_api_version("k8s.ovn.org/v1", "UserDefinedNetwork"),
+            Kind::UserDefinedNetwork(NetKind::Udn)
+        );
+        assert_eq!(
+            Kind::from_api_version("k8s.ovn.org/v1", "ClusterUserDefinedNetwork"),
+            Kind::UserDefinedNetwork(NetKind::Cudn)
+        );
+        assert_eq!(Kind::from_api_version("k8s.ovn.org/v2", "UserDefinedNetwork"), Kind::Other);
     }
 }
 

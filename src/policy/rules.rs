@@ -58,7 +58,7 @@ rules! {
     NadCapacity => "nad-capacity", "every virt-handler node needs an address";
     NadCapacityLow => "nad-capacity-low", "fewer than twice as many addresses as nodes (warning)";
     NadOverlapReserved => "nad-overlap-reserved", "the migration subnet must not overlap a cluster network";
-    NadOverlapNad => "nad-overlap-nad", "the migration subnet must not overlap another NAD's range";
+    NadOverlapNad => "nad-overlap-nad", "the migration subnet must not overlap another network (NAD, UserDefinedNetwork, ClusterUserDefinedNetwork)";
     NadOverlapMigration => "nad-overlap-migration", "other networks must stay off the migration subnet";
     NadInUse => "nad-in-use", "the NAD a HyperConverged migrates over cannot be deleted";
     NadInUseRangeChange => "nad-in-use-range-change", "changing the ranges of the NAD in use needs virt-handler restarts (warning)";
@@ -87,6 +87,7 @@ rules! {
     NncpBreaksMigration => "nncp-breaks-migration", "a NodeNetworkConfigurationPolicy must not remove, down or shrink the migration master";
     NncpMtuShrinksMigration => "nncp-mtu-shrinks-migration", "lowering the master's MTU clamps running macvlans (warning)";
     NncpCaptureUnjudged => "nncp-capture-unjudged", "capture templates resolve per node: not judged (warning)";
+    UdnSpec => "udn-spec", "a UserDefinedNetwork or ClusterUserDefinedNetwork must be one OVN-Kubernetes can render (topology, role, subnets)";
 }
 
 impl fmt::Display for Rule {
@@ -118,7 +119,7 @@ mod tests {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
             assert!(
-                ["nad-", "hc-", "object-", "nncp-"].iter().any(|p| rule.id().starts_with(p)),
+                ["nad-", "hc-", "object-", "nncp-", "udn-"].iter().any(|p| rule.id().starts_with(p)),
                 "{}",
                 rule.id()
             );

@@ -69,7 +69,7 @@ pub fn review(body: &[u8], webhook: Webhook, policy: &Policy, view: &View) -> Re
         old_object: request.old_object.as_ref(),
     };
     let decision = match kind {
-        Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp => {
+        Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp | Kind::UserDefinedNetwork(_) => {
             policy.decide(&admission, view, &Options::default())
         }
         _ => Decision::default(),

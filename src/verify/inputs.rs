@@ -34,7 +34,7 @@ impl Resource {
             Kind::Node => return Some(Resource::Node),
             Kind::ClusterNetwork | Kind::OperatorNetwork => return Some(Resource::NetworkConfig),
             Kind::NodeNetworkState => return Some(Resource::NodeNetworkState),
-            Kind::Nncp | Kind::Other => {}
+            Kind::Nncp | Kind::UserDefinedNetwork(_) | Kind::Other => {}
         }
         let types = obj.types.as_ref()?;
         let group = types.api_version.rsplit_once('/').map_or("", |(g, _)| g);

@@ -6,4 +6,5 @@ mod macvlan;
 pub(in crate::policy) mod nad;
 pub(in crate::policy) mod nad_host;
 pub(in crate::policy) mod nncp;
+pub(in crate::policy) mod udn;
 mod whereabouts;

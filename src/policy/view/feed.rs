@@ -70,6 +70,7 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
             }
         }
         Kind::OperatorNetwork if object::name(obj) == "cluster" => operator_network(policy, view, &obj.data),
+        Kind::UserDefinedNetwork(kind) => view.upsert_net(policy.net_entry(kind, obj)),
         _ => return false,
     }
     true

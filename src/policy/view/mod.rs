@@ -6,6 +6,7 @@
 //! `mignet check` and from watchers by `mignet serve`; the rules only read it.
 
 pub mod feed;
+pub mod nets;
 
 use std::{
     borrow::Borrow,
@@ -20,6 +21,7 @@ use std::{
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
+pub use self::nets::{Claimant, NetEntry, NetName};
 use crate::policy::{
     HcVersion,
     host::{HostError, HostNetwork, HostNetworks, NameCounts},
@@ -111,6 +113,8 @@ pub struct NadEntry {
     pub flagged: bool,
     /// The raw `spec.config`, kept only where a HyperConverged may need the NAD re-judged.
     pub config: Option<Arc<str>>,
+    /// The UDN or CUDN OVN-Kubernetes rendered it from: then it is that network, not one of its own.
+    pub owner: Option<NetName>,
 }
 
 /// A stored entry, hashed and compared by its identity, so the set can be searched by
@@ -296,6 +300,9 @@ pub struct View {
     /// Per HyperConverged, its reads through each served version (live view only), most recent last;
     /// `hcs` holds the one [`HcRead::pick`] chose.
     hc_reads: BTreeMap<(String, String), SmallVec<[HcRead; 2]>>,
+    /// UserDefinedNetworks and ClusterUserDefinedNetworks, and the networks they claim.
+    nets: BTreeMap<NetName, NetEntry>,
+    net_index: RangeIndex<NetName>,
     /// Node name → whether it matches the virt-handler node selector, labels and InternalIPs.
     nodes: BTreeMap<String, NodeRecord>,
     /// How many nodes match the selector.
@@ -602,6 +609,7 @@ mod tests {
             migration_label: None,
             flagged: false,
             config: None,
+            owner: None,
         }
     }
 
