@@ -223,6 +223,11 @@ impl Policy {
     }
 }
 
+/// `namespace/name`, or the name alone for cluster-scoped objects: how every report names an object.
+pub fn nad_qualified(namespace: &str, name: &str) -> String {
+    nad::qualified(namespace, name)
+}
+
 /// A cluster network a migration subnet must not overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reserved<'a> {
