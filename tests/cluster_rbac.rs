@@ -136,6 +136,8 @@ fn only_reads_on_exactly_the_watched_resources() {
         "hco.kubevirt.io/hyperconvergeds",
         "/nodes",
         "nmstate.io/nodenetworkstates",
+        "k8s.ovn.org/userdefinednetworks",
+        "k8s.ovn.org/clusteruserdefinednetworks",
         "config.openshift.io/networks",
         "operator.openshift.io/networks",
         "/configmaps",
@@ -187,7 +189,7 @@ async fn every_request_of_a_full_sync_is_authorized() {
     let settings = Settings { discovery_interval: Duration::from_secs(3600), resync_interval: None };
     let live = LiveView::start(client, judge, settings);
     live.wait_ready(PATIENCE).await.unwrap();
-    support::eventually("every watch to open", || async { (fake.open_watches() == 8).then_some(()) }).await;
+    support::eventually("every watch to open", || async { (fake.open_watches() == 10).then_some(()) }).await;
     live.stop();
 
     let (cluster_role, role) = (manifest("clusterrole.yaml"), manifest("role-cluster-config.yaml"));

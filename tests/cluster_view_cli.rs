@@ -107,7 +107,7 @@ async fn json_report() {
     assert_eq!(report["virtHandlerNodes"], 2);
     assert_eq!(report["hyperConvergeds"][0]["network"], "migration-bridge");
     let resources = report["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 7, "every watched resource, NodeNetworkStates included");
+    assert_eq!(resources.len(), 9, "every watched resource, NodeNetworkStates and UDNs included");
     assert!(resources.iter().all(|r| r["present"] == true && r["synced"] == true), "{resources:?}");
 }
 

@@ -13,7 +13,7 @@ use kube::runtime::watcher::Event;
 use crate::{
     policy::HcVersion,
     policy::host::{HostError, HostNetwork},
-    policy::view::{Discovered, HcRead, NadEntry, NadName, NodeInfo, ReservedKind, View},
+    policy::view::{Discovered, HcRead, NadEntry, NadName, NetEntry, NetName, NodeInfo, ReservedKind, View},
 };
 
 /// A cluster-wide object that only sets discovered cluster networks.
@@ -64,6 +64,8 @@ pub enum Item {
         source: Singleton,
         found: Vec<(ReservedKind, Discovered)>,
     },
+    /// A UserDefinedNetwork or ClusterUserDefinedNetwork.
+    Net(NetEntry),
 }
 
 /// The identity of a view entry, enough to remove it.
@@ -74,6 +76,7 @@ pub enum Key {
     Node(String),
     HostNetwork(String),
     Singleton(Singleton),
+    Net(NetName),
 }
 
 impl Item {
@@ -89,6 +92,7 @@ impl Item {
             Item::Node { name, .. } => Key::Node(name.clone()),
             Item::HostNetwork { node, .. } => Key::HostNetwork(node.clone()),
             Item::Networks { source, .. } => Key::Singleton(*source),
+            Item::Net(e) => Key::Net(e.key.clone()),
         }
     }
 }
@@ -224,6 +228,7 @@ fn upsert(view: &mut View, item: Item) {
         Item::Hc(read) => view.upsert_hc_read(read),
         Item::Node { name, info } => view.upsert_node_info(name, info),
         Item::HostNetwork { node, state } => view.upsert_host_network(&node, state),
+        Item::Net(entry) => view.upsert_net(entry),
         Item::Networks { source, found } => {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
@@ -251,6 +256,9 @@ fn remove(view: &mut View, key: &Key) {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
             }
+        }
+        Key::Net(key) => {
+            view.remove_net(key);
         }
     }
 }

@@ -59,6 +59,8 @@ pub enum Watch {
     OperatorNetwork,
     InstallConfig,
     NodeNetworkStates,
+    UserDefinedNetworks,
+    ClusterUserDefinedNetworks,
 }
 
 impl Watch {
@@ -72,6 +74,8 @@ impl Watch {
             Watch::OperatorNetwork => Resource::OperatorNetwork,
             Watch::InstallConfig => Resource::InstallConfig,
             Watch::NodeNetworkStates => Resource::NodeNetworkStates,
+            Watch::UserDefinedNetworks => Resource::UserDefinedNetworks,
+            Watch::ClusterUserDefinedNetworks => Resource::ClusterUserDefinedNetworks,
         }
     }
 
@@ -89,6 +93,8 @@ impl Watch {
             Watch::OperatorNetwork => "operator.openshift.io/v1 networks/cluster",
             Watch::InstallConfig => "v1 configmaps kube-system/cluster-config-v1",
             Watch::NodeNetworkStates => "nmstate.io/v1beta1 nodenetworkstates",
+            Watch::UserDefinedNetworks => "k8s.ovn.org/v1 userdefinednetworks",
+            Watch::ClusterUserDefinedNetworks => "k8s.ovn.org/v1 clusteruserdefinednetworks",
         }
     }
 
@@ -107,6 +113,10 @@ impl Watch {
             Watch::InstallConfig => "the machine network, from key install-config only",
             Watch::NodeNetworkStates => {
                 "the only version; status.currentState (free-form) holds each node's interfaces and routes"
+            }
+            Watch::UserDefinedNetworks | Watch::ClusterUserDefinedNetworks => {
+                "the only version; their subnets claim address space, and the NADs rendered from them \
+                 count as the same network"
             }
         }
     }
@@ -128,6 +138,9 @@ const CONFIG_NETWORK: Wanted = Wanted { group: "config.openshift.io", versions: 
 const OPERATOR_NETWORK: Wanted =
     Wanted { group: "operator.openshift.io", versions: &["v1"], plural: "networks" };
 const NMSTATE: Wanted = Wanted { group: "nmstate.io", versions: &["v1beta1"], plural: "nodenetworkstates" };
+const UDNS: Wanted = Wanted { group: "k8s.ovn.org", versions: &["v1"], plural: "userdefinednetworks" };
+const CUDNS: Wanted =
+    Wanted { group: "k8s.ovn.org", versions: &["v1"], plural: "clusteruserdefinednetworks" };
 
 /// What discovery found: the watchers to run now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -180,6 +193,12 @@ impl Served {
         if find(&NMSTATE).is_some() {
             watches.push(Watch::NodeNetworkStates);
         }
+        if find(&UDNS).is_some() {
+            watches.push(Watch::UserDefinedNetworks);
+        }
+        if find(&CUDNS).is_some() {
+            watches.push(Watch::ClusterUserDefinedNetworks);
+        }
         watches.sort_by_key(|w| w.resource());
         Served { watches }
     }
@@ -213,7 +232,7 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
         .await
         .map_err(|source| ClusterError::Discovery { what: "GET /apis".into(), source })?;
     let mut lists: Vec<(String, APIResourceList)> = Vec::new();
-    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE] {
+    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE, &UDNS, &CUDNS] {
         let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
         // every known HyperConverged version (see the module docs), one version of the others
         let versions: Vec<&str> = if w.group == HCO.group {
@@ -223,6 +242,9 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
         };
         for version in versions {
             let gv = format!("{}/{version}", w.group);
+            if lists.iter().any(|(g, _)| *g == gv) {
+                continue; // UDNs and CUDNs share one group version
+            }
             match client.list_api_group_resources(&gv).await {
                 Ok(list) => lists.push((gv, list)),
                 Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -47,11 +47,15 @@ pub enum Resource {
     InstallConfig,
     /// `nmstate.io/v1beta1` NodeNetworkStates: each node's interfaces and routes (kubernetes-nmstate).
     NodeNetworkStates,
+    /// `k8s.ovn.org/v1` UserDefinedNetworks, all namespaces (OVN-Kubernetes VM networks).
+    UserDefinedNetworks,
+    /// `k8s.ovn.org/v1` ClusterUserDefinedNetworks.
+    ClusterUserDefinedNetworks,
 }
 
 impl Resource {
     /// Every watched resource, in the order reports list them.
-    pub const ALL: [Resource; 7] = [
+    pub const ALL: [Resource; 9] = [
         Resource::Nads,
         Resource::HyperConvergeds,
         Resource::Nodes,
@@ -59,6 +63,8 @@ impl Resource {
         Resource::OperatorNetwork,
         Resource::InstallConfig,
         Resource::NodeNetworkStates,
+        Resource::UserDefinedNetworks,
+        Resource::ClusterUserDefinedNetworks,
     ];
 
     /// The name used as the staleness metric label and in `/readyz?verbose`.
@@ -71,6 +77,8 @@ impl Resource {
             Resource::OperatorNetwork => "networks.operator.openshift.io",
             Resource::InstallConfig => "install-config",
             Resource::NodeNetworkStates => "nodenetworkstates",
+            Resource::UserDefinedNetworks => "userdefinednetworks",
+            Resource::ClusterUserDefinedNetworks => "clusteruserdefinednetworks",
         }
     }
 
