@@ -203,3 +203,23 @@ fn the_example_cluster_holds_its_vm_networks_clean_of_the_migration_subnet() {
     );
     assert!(out.contains("UDN vm-tenant-a/tenant-a"));
 }
+
+#[test]
+fn mignet_review_answers_a_cudn_admission_as_the_server_would() {
+    let (code, out, err) = run(
+        &[
+            "review",
+            "--cluster-state",
+            &repo("examples/migration-nad.yaml"),
+            "--cluster-state",
+            &repo("examples/cluster"),
+            &repo("examples/reviews/cudn-create-on-migration-subnet.json"),
+        ],
+        None,
+    );
+    assert!(code == 0 || code == 1, "{err}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["response"]["allowed"], false, "{r:#}");
+    assert_eq!(r["response"]["auditAnnotations"]["denied-rules"], "nad-overlap-migration");
+    assert_eq!(r["response"]["status"]["details"]["causes"][0]["field"], "spec.network.localnet.subnets[0]");
+}
