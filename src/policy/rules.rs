@@ -60,6 +60,7 @@ rules! {
     NadOverlapReserved => "nad-overlap-reserved", "the migration subnet must not overlap a cluster network";
     NadOverlapNad => "nad-overlap-nad", "the migration subnet must not overlap another network (NAD, UserDefinedNetwork, ClusterUserDefinedNetwork)";
     NadOverlapMigration => "nad-overlap-migration", "other networks must stay off the migration subnet";
+    NadOverlapUnknown => "nad-overlap-unknown", "a UserDefinedNetwork or ClusterUserDefinedNetwork that cannot be read may claim the migration subnet (warning)";
     NadInUse => "nad-in-use", "the NAD a HyperConverged migrates over cannot be deleted";
     NadInUseRangeChange => "nad-in-use-range-change", "changing the ranges of the NAD in use needs virt-handler restarts (warning)";
     NadMasterMissing => "nad-master-missing", "the master must exist on every virt-handler node (NodeNetworkState)";

@@ -398,6 +398,9 @@ fn judge_config(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
             format!("Too many: {}: must have at most {MAX_RANGES} ranges and addresses", claims.len()),
         );
     }
+    if !claims.is_empty() {
+        warn_unknown_networks(ctx, path, f);
+    }
     for (i, c) in claims.iter().enumerate() {
         placement(ctx, nad, c, f);
         for other in &claims[..i] {
@@ -565,6 +568,29 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
             msg::invalid(&c.text, format!("overlaps {}{}", claimant_list(hits), hint())),
         );
     }
+}
+
+/// User-defined networks the view holds but cannot read: what they claim is unknown, so the migration
+/// ranges are not known to be clear of them.
+fn warn_unknown_networks(ctx: &Ctx<'_>, path: &str, f: &mut Findings) {
+    let unknown = ctx.view.unreadable_nets();
+    let total = unknown.len();
+    if total == 0 || !f.enabled(Rule::NadOverlapUnknown) {
+        return;
+    }
+    let named: Vec<String> = unknown.take(MAX_NAMED).map(ToString::to_string).collect();
+    let more = match total.saturating_sub(MAX_NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    f.warn(
+        Rule::NadOverlapUnknown,
+        format!("{path}.ipam"),
+        format!(
+            "{}{more} cannot be read, so whether it claims these ranges is unknown; fix it (see `mignet view`)",
+            named.join(", ")
+        ),
+    );
 }
 
 /// "NetworkAttachmentDefinition a (n), b (n); ClusterUserDefinedNetwork c (n) and 4 more": each

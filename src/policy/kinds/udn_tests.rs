@@ -253,3 +253,21 @@ fn the_view_entry_keeps_what_reads_and_says_what_does_not() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn an_unreadable_network_in_the_view_is_unknown_not_clear() {
+    let broken = udn("vms", "x", "Layer2", json!({"role":"Secondary","subnets":["192.168.99.0/2x"]}));
+    let m = only_warning(&judge(&migration(), &[&broken]), Rule::NadOverlapUnknown, "spec.config.ipam");
+    assert!(m.starts_with("UserDefinedNetwork vms/x cannot be read"), "{m}");
+    // once it reads, no warning
+    let fixed = udn("vms", "x", "Layer2", json!({"role":"Secondary","subnets":["10.20.0.0/24"]}));
+    let d = judge(&migration(), &[&fixed]);
+    assert!(d.allowed() && d.warnings.is_empty(), "{d:#?}");
+    // many are summarised
+    let many: Vec<DynamicObject> = (0..5)
+        .map(|i| cudn(&format!("bad-{i}"), "Layer2", json!({"role":"Secondary","subnets":["nope"]})))
+        .collect();
+    let refs: Vec<&DynamicObject> = many.iter().collect();
+    let m = only_warning(&judge(&migration(), &refs), Rule::NadOverlapUnknown, "spec.config.ipam");
+    assert!(m.starts_with("ClusterUserDefinedNetwork bad-0, ClusterUserDefinedNetwork bad-1, ClusterUserDefinedNetwork bad-2 and 2 more cannot be read"), "{m}");
+}

@@ -303,6 +303,8 @@ pub struct View {
     /// UserDefinedNetworks and ClusterUserDefinedNetworks, and the networks they claim.
     nets: BTreeMap<NetName, NetEntry>,
     net_index: RangeIndex<NetName>,
+    /// Those of `nets` that could not be fully read: their claims are unknown.
+    unreadable_nets: std::collections::BTreeSet<NetName>,
     /// Node name → whether it matches the virt-handler node selector, labels and InternalIPs.
     nodes: BTreeMap<String, NodeRecord>,
     /// How many nodes match the selector.

@@ -117,12 +117,16 @@ impl View {
         for net in &entry.ranges {
             self.net_index.insert(*net, entry.key.clone());
         }
+        if entry.unreadable.is_some() {
+            self.unreadable_nets.insert(entry.key.clone());
+        }
         self.nets.insert(entry.key.clone(), entry);
     }
 
     /// Removes a UDN or CUDN; unknown names are ignored.
     pub fn remove_net(&mut self, key: &NetName) -> Option<NetEntry> {
         let old = self.nets.remove(key)?;
+        self.unreadable_nets.remove(key);
         for net in &old.ranges {
             self.net_index.remove(*net, &old.key);
         }
@@ -137,6 +141,12 @@ impl View {
     /// Every UDN and CUDN, UDNs first, by namespace and name.
     pub fn nets(&self) -> impl Iterator<Item = &NetEntry> {
         self.nets.values()
+    }
+
+    /// The UDNs and CUDNs that could not be fully read, by kind, namespace and name: what they claim
+    /// is unknown, never taken as nothing.
+    pub fn unreadable_nets(&self) -> impl ExactSizeIterator<Item = &NetName> {
+        self.unreadable_nets.iter()
     }
 
     /// Number of UDNs and CUDNs held.
