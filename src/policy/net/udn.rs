@@ -133,7 +133,9 @@ impl fmt::Display for NetKind {
 /// A field OVN-Kubernetes could not render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// Dotted path from the object root, e.g. `spec.network.localnet.subnets[0]`.
     pub field: String,
+    /// Kubernetes field-error wording.
     pub message: String,
 }
 

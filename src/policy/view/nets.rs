@@ -13,6 +13,7 @@ use crate::policy::udn::{NetKind, Role, Topology};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NetName {
     pub kind: NetKind,
+    /// Empty for a CUDN.
     pub namespace: String,
     pub name: String,
 }
