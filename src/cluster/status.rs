@@ -352,7 +352,7 @@ mod tests {
         s.record_error(Resource::Nodes, "forbidden \"x\"".into());
         let text = s.render_verbose(t0 + Duration::from_millis(1500));
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 9, "{text}");
+        assert_eq!(lines.len(), 11, "{text}");
         assert_eq!(lines[0], "[+]discovery done=true");
         assert_eq!(
             lines[1],
@@ -364,6 +364,8 @@ mod tests {
         assert!(lines[3].starts_with("[-]nodes present=true synced=false objects=0"), "{}", lines[3]);
         assert!(lines[3].ends_with(r#"last_error="forbidden \"x\"""#), "{}", lines[3]);
         assert_eq!(lines[7], "[+]nodenetworkstates present=false");
-        assert_eq!(lines[8], "readyz check failed");
+        assert_eq!(lines[8], "[+]userdefinednetworks present=false");
+        assert_eq!(lines[9], "[+]clusteruserdefinednetworks present=false");
+        assert_eq!(lines[10], "readyz check failed");
     }
 }
