@@ -60,6 +60,66 @@ fn decide_nad(c: &mut Criterion) {
     group.finish();
 }
 
+/// `n` OVN-Kubernetes user-defined networks on distinct /26s of 172.16.0.0/12, a third each: primary
+/// Layer2 UDNs (with the default join subnet they all share), secondary Layer2 CUDNs, and Localnet
+/// CUDNs carving a /28 out; every CUDN also rendered into a NAD (one network, one claimant).
+fn add_udns(policy: &Policy, view: &mut View, n: usize) {
+    for i in 0..n {
+        let base = 0xAC10_0000u32 + (i as u32) * 64; // 172.16.0.0 + i * /26
+        let subnet = format!("{}/26", std::net::Ipv4Addr::from(base));
+        let obj = match i % 3 {
+            0 => json!({"apiVersion":"k8s.ovn.org/v1","kind":"UserDefinedNetwork",
+                "metadata":{"name":"primary","namespace":format!("vm-{i}")},
+                "spec":{"topology":"Layer2","layer2":{"role":"Primary","subnets":[subnet]}}}),
+            1 => json!({"apiVersion":"k8s.ovn.org/v1","kind":"ClusterUserDefinedNetwork",
+                "metadata":{"name":format!("shared-{i}")},
+                "spec":{"namespaceSelector":{"matchLabels":{"shared":format!("{i}")}},
+                    "network":{"topology":"Layer2","layer2":{"role":"Secondary","subnets":[subnet]}}}}),
+            _ => json!({"apiVersion":"k8s.ovn.org/v1","kind":"ClusterUserDefinedNetwork",
+                "metadata":{"name":format!("physnet-{i}")},
+                "spec":{"namespaceSelector":{"matchLabels":{"physnet":format!("{i}")}},
+                    "network":{"topology":"Localnet","localnet":{"role":"Secondary","physicalNetworkName":"physnet",
+                        "subnets":[subnet],"excludeSubnets":[format!("{}/28", std::net::Ipv4Addr::from(base))]}}}}),
+        };
+        feed::add(policy, view, &serde_json::from_value::<DynamicObject>(obj).unwrap());
+        if i % 3 != 0 {
+            let config = json!({"cniVersion":"1.0.0","type":"ovn-k8s-cni-overlay","topology":"layer2",
+                "role":"secondary","subnets":subnet});
+            let name = if i % 3 == 1 { format!("shared-{i}") } else { format!("physnet-{i}") };
+            let rendered: DynamicObject = serde_json::from_value(json!({"apiVersion":"k8s.cni.cncf.io/v1",
+                "kind":"NetworkAttachmentDefinition",
+                "metadata":{"name":name,"namespace":format!("vm-{i}"),
+                    "labels":{"k8s.ovn.org/user-defined-network":""},
+                    "ownerReferences":[{"apiVersion":"k8s.ovn.org/v1","kind":"ClusterUserDefinedNetwork",
+                        "name":name,"uid":"u"}]},
+                "spec":{"config":config.to_string()}}))
+            .unwrap();
+            feed::add(policy, view, &rendered);
+        }
+    }
+}
+
+/// The reference NAD with 10,000 tenant NADs and 10,000 UDNs/CUDNs (and their rendered NADs) in the
+/// view: compare with `decide_reference_nad/10000`, the same decision without them.
+fn decide_nad_beside_udns(c: &mut Criterion) {
+    let policy = Policy::default();
+    let reference = nad("openshift-cnv", "migration-bridge", "192.168.99.0/24");
+    let mut view = view_with(&policy, 10_000);
+    add_udns(&policy, &mut view, 10_000);
+    assert_eq!(view.net_count(), 10_000);
+    let adm = Admission {
+        operation: Operation::Create,
+        kind: Kind::Nad,
+        object: Some(&reference),
+        old_object: None,
+    };
+    let d = policy.decide(&adm, &view, &Options::default());
+    assert!(d.allowed() && d.warnings.is_empty(), "{d:?}");
+    c.bench_function("decide_reference_nad_beside_10000_udns", |b| {
+        b.iter(|| policy.decide(black_box(&adm), &view, &Options::default()))
+    });
+}
+
 /// A tenant NAD on a range 1k / 10k other tenants share (templates copied into every namespace),
 /// with the migration NAD elsewhere: it must be checked against the migration NADs only.
 fn decide_shared_range(c: &mut Criterion) {
@@ -185,5 +245,5 @@ fn review_bytes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decide_nad, decide_shared_range, decide_hc, review_bytes);
+criterion_group!(benches, decide_nad, decide_nad_beside_udns, decide_shared_range, decide_hc, review_bytes);
 criterion_main!(benches);

@@ -20,6 +20,7 @@ fn nad(name: String, net: IpNet) -> NadEntry {
         migration_label: None,
         flagged: false,
         config: None,
+        owner: None,
     }
 }
 

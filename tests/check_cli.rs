@@ -143,9 +143,9 @@ fn directories_are_read_recursively() {
     let (code, out, _) = check(&["--output", "json", &repo("examples")]);
     assert_eq!(code, 1);
     let report: Value = serde_json::from_str(&out).unwrap();
-    // 3 reference objects (one HyperConverged with, one without a namespace) + 12 broken ones;
-    // Nodes and Network config are view-only
-    assert_eq!(report["summary"]["objects"], 15);
+    // 3 reference objects (one HyperConverged with, one without a namespace) + 12 broken ones + the
+    // example cluster's 3 user-defined networks (judged kinds); Nodes and Network config are view-only
+    assert_eq!(report["summary"]["objects"], 18);
 }
 
 #[test]

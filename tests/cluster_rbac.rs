@@ -136,6 +136,8 @@ fn only_reads_on_exactly_the_watched_resources() {
         "hco.kubevirt.io/hyperconvergeds",
         "/nodes",
         "nmstate.io/nodenetworkstates",
+        "k8s.ovn.org/userdefinednetworks",
+        "k8s.ovn.org/clusteruserdefinednetworks",
         "config.openshift.io/networks",
         "operator.openshift.io/networks",
         "/configmaps",

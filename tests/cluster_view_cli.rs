@@ -107,7 +107,7 @@ async fn json_report() {
     assert_eq!(report["virtHandlerNodes"], 2);
     assert_eq!(report["hyperConvergeds"][0]["network"], "migration-bridge");
     let resources = report["resources"].as_array().unwrap();
-    assert_eq!(resources.len(), 9, "every watched resource, NodeNetworkStates included");
+    assert_eq!(resources.len(), 11, "every watched resource, NodeNetworkStates and UDNs included");
     // every resource this cluster serves (KubeVirt's own kubevirt.io resources it does not)
     let kubevirt = |r: &&Value| {
         ["kubevirts", "virtualmachineinstancemigrations"].contains(&r["resource"].as_str().unwrap())

@@ -321,9 +321,19 @@ fn expected_migration_policy_rules() -> BTreeSet<Rule> {
         .collect()
 }
 
-/// NodeNetworkConfigurationPolicies: cluster scoped, both served versions, writes only.
+/// NodeNetworkConfigurationPolicies (both served versions) and ClusterUserDefinedNetworks: cluster
+/// scoped, writes only.
 fn expected_cluster_rules() -> BTreeSet<Rule> {
     let mut set = BTreeSet::new();
+    for op in ["CREATE", "UPDATE"] {
+        set.insert((
+            "k8s.ovn.org".into(),
+            "v1".into(),
+            "clusteruserdefinednetworks".into(),
+            op.into(),
+            "Cluster".into(),
+        ));
+    }
     for version in ["v1", "v1beta1"] {
         for op in ["CREATE", "UPDATE"] {
             set.insert((
@@ -353,6 +363,7 @@ fn expected_rules(mutating: bool) -> BTreeSet<Rule> {
     }
     if !mutating {
         add("kubevirt.io", "v1", "kubevirts", &["CREATE", "UPDATE"]);
+        add("k8s.ovn.org", "v1", "userdefinednetworks", &["CREATE", "UPDATE"]);
     }
     set
 }
@@ -383,6 +394,7 @@ fn check_webhooks(bundle: &Bundle, target: Target<'_>) {
         let config = bundle.named(kind, "mignet");
         let webhooks = config["webhooks"].as_array().expect("webhooks");
         let mut cluster_hooks = 0;
+        let mut cluster_rules = BTreeSet::new();
         assert!(!webhooks.is_empty(), "{}: {kind} has no webhook", bundle.what);
         for w in webhooks {
             let name = w["name"].as_str().expect("webhook name");
@@ -398,7 +410,9 @@ fn check_webhooks(bundle: &Bundle, target: Target<'_>) {
             }
             if cluster_scoped(w) {
                 assert!(!mutating, "{at}: host network policies are judged, never mutated");
-                assert_eq!(rules_of(w), expected_cluster_rules(), "{at}: rules");
+                let rules = rules_of(w);
+                assert!(rules.is_disjoint(&cluster_rules), "{at}: rules registered twice");
+                cluster_rules.extend(rules);
                 assert!(w["namespaceSelector"].is_null(), "{at}: a namespaceSelector means nothing here");
                 assert_eq!(
                     w["failurePolicy"], "Ignore",
@@ -442,10 +456,11 @@ fn check_webhooks(bundle: &Bundle, target: Target<'_>) {
         }
         if !mutating {
             assert_eq!(
-                cluster_hooks, 1,
-                "{}: one webhook judges NodeNetworkConfigurationPolicies",
+                cluster_hooks, 2,
+                "{}: one webhook judges NodeNetworkConfigurationPolicies, one ClusterUserDefinedNetworks",
                 bundle.what
             );
+            assert_eq!(cluster_rules, expected_cluster_rules(), "{}: cluster-scoped rules", bundle.what);
             for ns in [migration_ns, "default", "vms", "kube-system", "openshift-sriov-network-operator"] {
                 let n = webhooks.iter().filter(|w| !cluster_scoped(w) && namespace_selects(w, ns)).count();
                 assert_eq!(
@@ -659,6 +674,8 @@ fn check_rbac(bundle: &Bundle) {
         ("hco.kubevirt.io", "hyperconvergeds"),
         ("", "nodes"),
         ("nmstate.io", "nodenetworkstates"),
+        ("k8s.ovn.org", "userdefinednetworks"),
+        ("k8s.ovn.org", "clusteruserdefinednetworks"),
     ] {
         for verb in ["list", "watch"] {
             let key = (group.to_owned(), resource.to_owned(), verb.to_owned());

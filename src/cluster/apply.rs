@@ -14,7 +14,7 @@ use crate::{
     policy::HcVersion,
     policy::host::{HostError, HostNetwork},
     policy::view::{
-        Discovered, HcRead, KvEntry, NadEntry, NadName, NodeInfo, ReservedKind, View,
+        Discovered, HcRead, KvEntry, NadEntry, NadName, NetEntry, NetName, NodeInfo, ReservedKind, View,
         inflight::{Migration, MigrationKey},
     },
 };
@@ -75,6 +75,8 @@ pub enum Item {
         key: MigrationKey,
         state: Option<Migration>,
     },
+    /// A UserDefinedNetwork or ClusterUserDefinedNetwork.
+    Net(NetEntry),
 }
 
 /// The identity of a view entry, enough to remove it.
@@ -87,6 +89,7 @@ pub enum Key {
     Singleton(Singleton),
     KubeVirt { namespace: String, name: String },
     Migration(MigrationKey),
+    Net(NetName),
 }
 
 impl Item {
@@ -104,6 +107,7 @@ impl Item {
             Item::Networks { source, .. } => Key::Singleton(*source),
             Item::KubeVirt(e) => Key::KubeVirt { namespace: e.namespace.clone(), name: e.name.clone() },
             Item::Migration { key, .. } => Key::Migration(key.clone()),
+            Item::Net(e) => Key::Net(e.key.clone()),
         }
     }
 }
@@ -240,6 +244,7 @@ fn upsert(view: &mut View, item: Item) {
         Item::Hc(read) => view.upsert_hc_read(read),
         Item::Node { name, info } => view.upsert_node_info(name, info),
         Item::HostNetwork { node, state } => view.upsert_host_network(&node, state),
+        Item::Net(entry) => view.upsert_net(entry),
         Item::Networks { source, found } => {
             for kind in source.kinds() {
                 view.clear_discovered(*kind);
@@ -275,6 +280,9 @@ fn remove(view: &mut View, key: &Key) {
         }
         Key::Migration(key) => {
             view.remove_migration(key);
+        }
+        Key::Net(key) => {
+            view.remove_net(key);
         }
     }
 }

@@ -10,7 +10,7 @@ use kube::core::{DynamicObject, PartialObjectMeta};
 use super::apply::{Item, Singleton};
 use crate::{
     policy::view::{Discovered, ReservedKind, View},
-    policy::{HcVersion, Policy, feed, host, netconfig, object},
+    policy::{HcVersion, Policy, feed, host, netconfig, object, udn},
 };
 
 /// Where the machine network is read from, as reports name it.
@@ -26,6 +26,14 @@ pub fn nad(policy: &Policy, obj: &DynamicObject) -> Option<Item> {
         return None;
     }
     Some(Item::Nad(policy.nad_entry(obj)))
+}
+
+/// A UserDefinedNetwork or ClusterUserDefinedNetwork; one whose spec cannot be read is kept as unknown.
+pub fn user_defined_network(policy: &Policy, obj: &DynamicObject, kind: udn::NetKind) -> Option<Item> {
+    if object::name(obj).is_empty() {
+        return None;
+    }
+    Some(Item::Net(policy.net_entry(kind, obj)))
 }
 
 /// A HyperConverged as read through the version it was watched as; the view merges the reads.

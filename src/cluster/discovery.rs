@@ -90,6 +90,8 @@ pub enum Watch {
     NodeNetworkStates(NmstateVersion),
     KubeVirts,
     Migrations,
+    UserDefinedNetworks,
+    ClusterUserDefinedNetworks,
 }
 
 impl Watch {
@@ -105,6 +107,8 @@ impl Watch {
             Watch::NodeNetworkStates(_) => Resource::NodeNetworkStates,
             Watch::KubeVirts => Resource::KubeVirts,
             Watch::Migrations => Resource::Migrations,
+            Watch::UserDefinedNetworks => Resource::UserDefinedNetworks,
+            Watch::ClusterUserDefinedNetworks => Resource::ClusterUserDefinedNetworks,
         }
     }
 
@@ -126,6 +130,8 @@ impl Watch {
             Watch::NodeNetworkStates(NmstateVersion::V1Alpha1) => "nmstate.io/v1alpha1 nodenetworkstates",
             Watch::KubeVirts => "kubevirt.io/v1 kubevirts",
             Watch::Migrations => "kubevirt.io/v1 virtualmachineinstancemigrations",
+            Watch::UserDefinedNetworks => "k8s.ovn.org/v1 userdefinednetworks",
+            Watch::ClusterUserDefinedNetworks => "k8s.ovn.org/v1 clusteruserdefinednetworks",
         }
     }
 
@@ -149,6 +155,10 @@ impl Watch {
             Watch::KubeVirts => "spec.configuration.migrations.network, and the namespace KubeVirt runs in",
             Watch::Migrations => {
                 "status.phase: only unfinished migrations are kept; they hold the migration network"
+            }
+            Watch::UserDefinedNetworks | Watch::ClusterUserDefinedNetworks => {
+                "the only version; their subnets claim address space, and the NADs rendered from them \
+                 count as the same network"
             }
         }
     }
@@ -174,6 +184,9 @@ const NMSTATE: Wanted =
 const KUBEVIRT: Wanted = Wanted { group: "kubevirt.io", versions: &["v1"], plural: "kubevirts" };
 const VMIMS: Wanted =
     Wanted { group: "kubevirt.io", versions: &["v1"], plural: "virtualmachineinstancemigrations" };
+const UDNS: Wanted = Wanted { group: "k8s.ovn.org", versions: &["v1"], plural: "userdefinednetworks" };
+const CUDNS: Wanted =
+    Wanted { group: "k8s.ovn.org", versions: &["v1"], plural: "clusteruserdefinednetworks" };
 
 /// What discovery found: the watchers to run now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -231,6 +244,12 @@ impl Served {
         if find(&VMIMS).is_some() {
             watches.push(Watch::Migrations);
         }
+        if find(&UDNS).is_some() {
+            watches.push(Watch::UserDefinedNetworks);
+        }
+        if find(&CUDNS).is_some() {
+            watches.push(Watch::ClusterUserDefinedNetworks);
+        }
         watches.sort_by_key(|w| w.resource());
         Served { watches }
     }
@@ -265,7 +284,7 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
         .await
         .map_err(|source| ClusterError::Discovery { what: "GET /apis".into(), source })?;
     let mut lists: Vec<(String, APIResourceList)> = Vec::new();
-    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE, &KUBEVIRT, &VMIMS] {
+    for w in [&NADS, &HCO, &CONFIG_NETWORK, &OPERATOR_NETWORK, &NMSTATE, &KUBEVIRT, &VMIMS, &UDNS, &CUDNS] {
         let Some(group) = groups.groups.iter().find(|g| g.name == w.group) else { continue };
         // every version mignet reads: all of them for HyperConvergeds (see the module docs), the
         // first that offers the resource for the others
@@ -273,7 +292,7 @@ pub async fn discover(client: &Client) -> Result<Served, ClusterError> {
         for version in versions {
             let gv = format!("{}/{version}", w.group);
             if lists.iter().any(|(g, _)| *g == gv) {
-                continue; // one group version serving two watched resources
+                continue; // one group version serving two watched resources (KubeVirt's, OVN-Kubernetes')
             }
             match client.list_api_group_resources(&gv).await {
                 Ok(list) => lists.push((gv, list)),

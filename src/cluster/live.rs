@@ -32,7 +32,7 @@ use super::{
 };
 use crate::{
     policy::view::ReservedKind,
-    policy::{HcVersion, Policy},
+    policy::{HcVersion, Policy, udn::NetKind},
     server::{metrics::Metrics, reload::Judge},
 };
 
@@ -400,6 +400,8 @@ fn reads_policy(watch: Watch, old: &Policy, new: &Policy) -> bool {
                 .any(|k| old.reserved_for(*k) != new.reserved_for(*k))
         }
         Watch::HyperConvergeds(_)
+        | Watch::UserDefinedNetworks
+        | Watch::ClusterUserDefinedNetworks
         | Watch::ClusterNetwork
         | Watch::InstallConfig
         | Watch::NodeNetworkStates(_)
@@ -485,6 +487,16 @@ fn open(client: &Client, watch: Watch, part: Part, policy: Arc<Policy>) -> Event
                 "virtualmachineinstancemigrations",
             );
             items(watcher::watcher(Api::all_with(client.clone(), &ar), all), convert::migration)
+        }
+        Watch::UserDefinedNetworks | Watch::ClusterUserDefinedNetworks => {
+            let (kind, plural) = match watch {
+                Watch::UserDefinedNetworks => (NetKind::Udn, "userdefinednetworks"),
+                _ => (NetKind::Cudn, "clusteruserdefinednetworks"),
+            };
+            let ar = api_resource("k8s.ovn.org", "v1", kind.as_str(), plural);
+            items(watcher::watcher(Api::all_with(client.clone(), &ar), all), move |o| {
+                convert::user_defined_network(&policy, o, kind)
+            })
         }
     }
 }

@@ -51,6 +51,10 @@ pub enum Resource {
     KubeVirts,
     /// `kubevirt.io/v1` VirtualMachineInstanceMigrations: only the unfinished are kept.
     Migrations,
+    /// `k8s.ovn.org/v1` UserDefinedNetworks, all namespaces (OVN-Kubernetes VM networks).
+    UserDefinedNetworks,
+    /// `k8s.ovn.org/v1` ClusterUserDefinedNetworks.
+    ClusterUserDefinedNetworks,
 }
 
 impl Resource {
@@ -65,6 +69,8 @@ impl Resource {
         Resource::NodeNetworkStates,
         Resource::KubeVirts,
         Resource::Migrations,
+        Resource::UserDefinedNetworks,
+        Resource::ClusterUserDefinedNetworks,
     ];
 
     /// The name used as the staleness metric label and in `/readyz?verbose`.
@@ -79,6 +85,8 @@ impl Resource {
             Resource::NodeNetworkStates => "nodenetworkstates",
             Resource::KubeVirts => "kubevirts",
             Resource::Migrations => "virtualmachineinstancemigrations",
+            Resource::UserDefinedNetworks => "userdefinednetworks",
+            Resource::ClusterUserDefinedNetworks => "clusteruserdefinednetworks",
         }
     }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::status::ResourceReport;
 use crate::{
-    policy::view::{HcRead, NadEntry, View},
+    policy::view::{HcRead, NadEntry, NetName, View},
     policy::{
         HcVersion, Policy,
         cni::NetConf,
@@ -41,6 +41,9 @@ pub struct Report {
     pub migration_networks: Vec<MigrationNetwork>,
     /// Free subnets the size of each migration range, placed near it (a /24 when there is none).
     pub free_subnets: Vec<FreeSubnets>,
+    /// Every UserDefinedNetwork and ClusterUserDefinedNetwork, with what it claims or why it is unknown.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_defined_networks: Vec<NetworkLine>,
     /// Per virt-handler node, what its NodeNetworkState says of the migration masters; empty when
     /// no NodeNetworkState is known (the host rules are off).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -148,6 +151,28 @@ pub struct MasterLine {
     pub management: bool,
 }
 
+/// A UserDefinedNetwork or ClusterUserDefinedNetwork: one network, however many NADs render it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkLine {
+    pub kind: &'static str,
+    /// Empty for a ClusterUserDefinedNetwork.
+    pub namespace: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+    pub ranges: Vec<IpNet>,
+    /// NADs rendered from it that the view holds (one per selected namespace for a CUDN).
+    pub rendered_nads: usize,
+    /// Why it could not be fully read: its claims are unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_reason: Option<String>,
+}
+
 /// One claimed range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,6 +197,18 @@ pub enum Owner {
     Reserved { what: String, source: String },
     #[serde(rename_all = "camelCase")]
     Nad { namespace: String, name: String, migration: bool },
+    /// A UserDefinedNetwork or ClusterUserDefinedNetwork, standing for the NADs rendered from it too.
+    #[serde(rename_all = "camelCase")]
+    Network {
+        /// `UserDefinedNetwork` or `ClusterUserDefinedNetwork`.
+        network_kind: String,
+        /// Empty for a ClusterUserDefinedNetwork.
+        namespace: String,
+        name: String,
+        /// A ClusterUserDefinedNetwork's namespace selector, where its object was read.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        selector: Option<String>,
+    },
 }
 
 impl Owner {
@@ -180,11 +217,27 @@ impl Owner {
         match self {
             Owner::Reserved { what, .. } => what.clone(),
             Owner::Nad { namespace, name, .. } => format!("{namespace}/{name}"),
+            Owner::Network { network_kind, namespace, name, .. } => {
+                format!("{network_kind} {}", crate::policy::nad_qualified(namespace, name))
+            }
         }
     }
 
     fn is_migration(&self) -> bool {
         matches!(self, Owner::Nad { migration: true, .. })
+    }
+
+    /// How tables show a UDN or CUDN: `UDN ns/name`, `CUDN name (namespaces: selector)`; else the label.
+    pub fn short(&self) -> String {
+        match self {
+            Owner::Network { network_kind, namespace, name, selector } => {
+                let kind =
+                    if namespace.is_empty() && network_kind.starts_with("Cluster") { "CUDN" } else { "UDN" };
+                let scope = selector.as_ref().map(|s| format!(" (namespaces: {s})")).unwrap_or_default();
+                format!("{kind} {}{scope}", crate::policy::nad_qualified(namespace, name))
+            }
+            other => other.label(),
+        }
     }
 }
 
@@ -213,7 +266,17 @@ impl Report {
             .reserved(view)
             .map(|r| line(r.net, Owner::Reserved { what: r.what.to_owned(), source: r.source.to_owned() }))
             .collect();
+        let mut rendered: std::collections::BTreeMap<&NetName, usize> = Default::default();
+        let mut unowned: std::collections::BTreeSet<(IpNet, &NetName)> = Default::default();
         for entry in view.nads() {
+            if let Some(owner) = &entry.owner {
+                // one network: shown as its owner, once however many namespaces it was rendered into
+                *rendered.entry(owner).or_default() += 1;
+                if view.net(owner).is_none() {
+                    unowned.extend(entry.ranges.iter().map(|n| (*n, owner)));
+                }
+                continue;
+            }
             let migration = policy.is_migration_nad(entry, view);
             let usable = if migration { capacities(entry) } else { Vec::new() };
             for net in &entry.ranges {
@@ -227,6 +290,28 @@ impl Report {
                 lines.push(l);
             }
         }
+        for (net, owner) in unowned {
+            lines.push(line(net, network_owner(owner, None)));
+        }
+        for e in view.nets() {
+            for net in &e.ranges {
+                lines.push(line(*net, network_owner(&e.key, e.selector.clone())));
+            }
+        }
+        let user_defined_networks = view
+            .nets()
+            .map(|e| NetworkLine {
+                kind: e.key.kind.as_str(),
+                namespace: e.key.namespace.clone(),
+                name: e.key.name.clone(),
+                selector: e.selector.clone(),
+                topology: e.topology.map(|t| t.as_str()),
+                role: e.role.map(|r| r.as_str()),
+                ranges: e.ranges.to_vec(),
+                rendered_nads: rendered.get(&e.key).copied().unwrap_or(0),
+                unknown_reason: e.unreadable.clone(),
+            })
+            .collect();
         lines.sort_by_cached_key(order);
         find_overlaps(&mut lines);
         let hyper_convergeds = view
@@ -255,6 +340,7 @@ impl Report {
             resources,
             migration_networks: Vec::new(),
             free_subnets: Vec::new(),
+            user_defined_networks,
             host_networks: host_lines(policy, view),
             kube_virts: view
                 .kubevirts()
@@ -315,6 +401,7 @@ impl Report {
                 let mark = if *migration { " [migration]" } else { "" };
                 format!("NAD {namespace}/{name}{mark}")
             }
+            Owner::Network { .. } => l.owner.short(),
         };
         let owners: Vec<String> = self.ranges.iter().map(owner).collect();
         let cidr_w = self.ranges.iter().map(|l| l.cidr.to_string().len()).max().unwrap_or(0).max(4);
@@ -377,11 +464,42 @@ impl Report {
                 }
             }
         }
+        self.network_text(&mut out);
         for r in &self.resources {
             let _ = writeln!(out, "{}", resource_line(r));
         }
         self.host_text(&mut out);
         out
+    }
+
+    /// One line per UserDefinedNetwork and ClusterUserDefinedNetwork: its scope, layout and claims.
+    fn network_text(&self, out: &mut String) {
+        for n in &self.user_defined_networks {
+            let who = Owner::Network {
+                network_kind: n.kind.to_owned(),
+                namespace: n.namespace.clone(),
+                name: n.name.clone(),
+                selector: n.selector.clone(),
+            };
+            let layout = [n.topology, n.role].into_iter().flatten().collect::<Vec<_>>().join(" ");
+            let _ =
+                write!(out, "{}: {}", printable(&who.short()), if layout.is_empty() { "?" } else { &layout });
+            match (&n.unknown_reason, n.ranges.as_slice()) {
+                (Some(why), _) => {
+                    let _ = write!(out, ", UNKNOWN: {} (its claims are not all known)", printable(why));
+                }
+                (None, []) => out.push_str(", claims no addresses (IPAM disabled)"),
+                (None, nets) => {
+                    let nets: Vec<String> = nets.iter().map(ToString::to_string).collect();
+                    let _ = write!(out, ", claims {}", nets.join(", "));
+                }
+            }
+            if n.rendered_nads > 0 {
+                let s = if n.rendered_nads == 1 { "" } else { "s" };
+                let _ = write!(out, "; rendered as {} NAD{s} (counted once)", n.rendered_nads);
+            }
+            out.push('\n');
+        }
     }
 
     /// One line per virt-handler node: its management interface and each migration master.
@@ -519,6 +637,15 @@ fn resource_line(r: &ResourceReport) -> String {
         let _ = write!(s, " ({why})");
     }
     s
+}
+
+fn network_owner(key: &NetName, selector: Option<String>) -> Owner {
+    Owner::Network {
+        network_kind: key.kind.as_str().to_owned(),
+        namespace: key.namespace.clone(),
+        name: key.name.clone(),
+        selector,
+    }
 }
 
 fn line(cidr: IpNet, owner: Owner) -> RangeLine {
@@ -872,6 +999,70 @@ mod tests {
         }
         let text = Report::build(&Policy::default(), &v, Vec::new()).to_text();
         assert!(text.contains("TOO SMALL: 2 usable addresses for 3 nodes"), "{text}");
+    }
+
+    #[test]
+    fn a_cudn_and_its_rendered_nads_are_one_owner_and_unreadable_networks_unknown() {
+        use crate::policy::{
+            udn::{NetKind, Role, Topology},
+            view::{NetEntry, NetName},
+        };
+        let mut v = sample();
+        let cudn = NetName::new(NetKind::Cudn, "", "vm-net");
+        for i in 0..300 {
+            v.upsert_nad(NadEntry {
+                owner: Some(cudn.clone()),
+                ..nad(&format!("tenant-{i}"), "vm-net", &["10.200.0.0/16"], None)
+            });
+        }
+        // before the CUDN is seen: one line named after it
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        let lines: Vec<&RangeLine> =
+            r.ranges.iter().filter(|l| l.cidr.to_string() == "10.200.0.0/16").collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].owner.label(), "ClusterUserDefinedNetwork vm-net");
+        assert_eq!(lines[0].overlap_count, 0);
+        v.upsert_net(NetEntry {
+            key: cudn.clone(),
+            topology: Some(Topology::Layer2),
+            role: Some(Role::Secondary),
+            ranges: ["10.200.0.0/16".parse().unwrap()].into_iter().collect(),
+            selector: Some("vms=true".into()),
+            unreadable: None,
+        });
+        v.upsert_net(NetEntry {
+            key: NetName::new(NetKind::Udn, "vms", "broken"),
+            topology: Some(Topology::Layer2),
+            role: None,
+            ranges: Default::default(),
+            selector: None,
+            unreadable: Some("spec.layer2.subnets[0]: Invalid value: \"nope\"".into()),
+        });
+        let r = Report::build(&Policy::default(), &v, Vec::new());
+        let lines: Vec<&RangeLine> =
+            r.ranges.iter().filter(|l| l.cidr.to_string() == "10.200.0.0/16").collect();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert_eq!(lines[0].overlap_count, 0);
+        assert_eq!(r.user_defined_networks.len(), 2);
+        assert_eq!(r.user_defined_networks[1].rendered_nads, 300);
+        let text = r.to_text();
+        assert!(text.contains("10.200.0.0/16      CUDN vm-net (namespaces: vms=true)"), "{text}");
+        assert!(
+            text.contains("CUDN vm-net (namespaces: vms=true): Layer2 Secondary, claims 10.200.0.0/16; rendered as 300 NADs (counted once)"),
+            "{text}"
+        );
+        assert!(text.contains("UDN vms/broken: Layer2, UNKNOWN: spec.layer2.subnets[0]"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["userDefinedNetworks"][1]["renderedNads"], 300);
+        let owner = &json["ranges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["cidr"] == "10.200.0.0/16")
+            .unwrap()["owner"];
+        assert_eq!(owner["kind"], "network");
+        assert_eq!(owner["networkKind"], "ClusterUserDefinedNetwork");
+        assert_eq!(owner["selector"], "vms=true");
     }
 
     #[test]

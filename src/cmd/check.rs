@@ -162,7 +162,7 @@ fn judge(
     let obj = &read.located.object;
     let kind = Kind::of(obj);
     let network_judged_too = match kind {
-        Kind::Nad | Kind::Nncp | Kind::MigrationPolicy => false,
+        Kind::Nad | Kind::Nncp | Kind::MigrationPolicy | Kind::UserDefinedNetwork(_) => false,
         Kind::KubeVirt => feed::kubevirt_entry(obj)
             .network
             .is_some_and(|n| nads.contains(&(object::namespace(obj), n.as_str()))),

@@ -12,7 +12,7 @@ use mignet::{
         decision::msg,
         feed,
         object::{self, Shaped},
-        place,
+        place, udn,
     },
     text::printable,
 };
@@ -219,7 +219,14 @@ fn check_item(policy: &Policy, doc: Document, namespace: Option<&str>) -> Option
         return Some(Item::Error(Unreadable { at, message }));
     }
     let Shaped { mut object, problems } = object::shaped(doc.value);
-    let namespaced = matches!(kind, Kind::Nad | Kind::HyperConverged(_) | Kind::KubeVirt | Kind::Vmim);
+    let namespaced = matches!(
+        kind,
+        Kind::Nad
+            | Kind::HyperConverged(_)
+            | Kind::KubeVirt
+            | Kind::Vmim
+            | Kind::UserDefinedNetwork(udn::NetKind::Udn)
+    );
     if let (Some(given), true) = (namespace, namespaced) {
         match object::namespace(&object) {
             "" => object.metadata.namespace = Some(given.to_owned()),

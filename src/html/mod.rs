@@ -103,7 +103,7 @@ fn items<'a>(report: &'a Report, family: Family) -> Vec<Item<'a>> {
         let kind = match &l.owner {
             Owner::Reserved { .. } => ItemKind::Reserved,
             Owner::Nad { migration: true, .. } => ItemKind::Migration,
-            Owner::Nad { .. } => ItemKind::Nad,
+            Owner::Nad { .. } | Owner::Network { .. } => ItemKind::Nad,
         };
         match out.last_mut() {
             Some(item) if item.net == l.cidr => {
@@ -152,6 +152,9 @@ fn page(report: &Report, findings: Option<&[CheckFinding]>) -> String {
                     h1 { "Address map " small { "(" (what) ")" } }
                     p.summary {
                         (report.ranges.len()) " claimed ranges · " (nads.len()) " NADs · "
+                        @if !report.user_defined_networks.is_empty() {
+                            (report.user_defined_networks.len()) " user-defined networks · "
+                        }
                         span.count-overlaps { (overlapping) " ranges overlapping another owner" }
                         @if let Some(f) = findings {
                             @let unreadable = f.iter().filter(|f| f.rule == "input-error").count();
@@ -175,6 +178,7 @@ fn page(report: &Report, findings: Option<&[CheckFinding]>) -> String {
                     @if let Some(f) = findings { (findings_section(f)) }
                     (overlaps_section(report))
                     (ranges_section(report))
+                    @if !report.user_defined_networks.is_empty() { (networks_section(report)) }
                     @if !report.resources.is_empty() { (resources_section(report)) }
                 }
             }
@@ -203,7 +207,7 @@ fn legend() -> Markup {
         ul.legend {
             li { span.sw.r {} "reserved cluster range" }
             li { span.sw.m {} "migration NAD" }
-            li { span.sw.n {} "other NAD" }
+            li { span.sw.n {} "other NAD, UDN or CUDN" }
             li { span.sw.x {} "overlaps another owner" }
             li { span.sw.f {} "suggested free subnet" }
             li { span.sw.z {} "zoomed below" }
@@ -375,6 +379,7 @@ fn describe(owner: &Owner) -> String {
         Owner::Reserved { what, source } => format!("{what} ({source})"),
         Owner::Nad { namespace, name, migration: true } => format!("migration NAD {namespace}/{name}"),
         Owner::Nad { namespace, name, .. } => format!("NAD {namespace}/{name}"),
+        Owner::Network { .. } => owner.short(),
     }
 }
 
@@ -655,6 +660,32 @@ fn ranges_section(report: &Report) -> Markup {
                                 td { (count(l.cidr.max_prefix_len() - l.cidr.prefix_len())) }
                                 td { @if let Some(u) = l.usable { (u) } }
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn networks_section(report: &Report) -> Markup {
+    html! {
+        section #networks {
+            h2 { "User-defined networks" }
+            table.ranges {
+                thead { tr { th { "network" } th { "layout" } th { "claims" } th { "rendered NADs" } } }
+                tbody {
+                    @for n in &report.user_defined_networks {
+                        tr.x[n.unknown_reason.is_some()] {
+                            td { (Owner::Network { network_kind: n.kind.to_owned(), namespace: n.namespace.clone(),
+                                name: n.name.clone(), selector: n.selector.clone() }.short()) }
+                            td { (n.topology.unwrap_or("?")) " " (n.role.unwrap_or("")) }
+                            td {
+                                @if let Some(why) = &n.unknown_reason { "unknown: " (why) }
+                                @else if n.ranges.is_empty() { "none (IPAM disabled)" }
+                                @else { (n.ranges.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
+                            }
+                            td { (n.rendered_nads) }
                         }
                     }
                 }

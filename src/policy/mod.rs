@@ -13,9 +13,9 @@ pub mod place;
 pub mod rules;
 pub mod view;
 
-use self::kinds::{hco, kubevirt, migration_policy, nad, nad_host, nncp};
+use self::kinds::{hco, kubevirt, migration_policy, nad, nad_host, nncp, udn as udn_kind};
 pub use self::{
-    net::{cni, free, host, index, netconfig, ranges},
+    net::{cni, free, host, index, netconfig, ranges, udn},
     view::feed,
 };
 
@@ -212,6 +212,7 @@ impl Policy {
         match admission.kind {
             Kind::Nad => nad::admit(&ctx, admission, &mut findings),
             Kind::Nncp => nncp::admit(&ctx, admission, &mut findings),
+            Kind::UserDefinedNetwork(kind) => udn_kind::admit(&ctx, kind, admission, &mut findings),
             Kind::HyperConverged(version) => {
                 hco::admit(&ctx, version, admission, &mut findings);
                 if let (Some(obj), true, Operation::Create | Operation::Update, false) = (
@@ -236,6 +237,12 @@ impl Policy {
         nad::entry(self, obj)
     }
 
+    /// The view entry for a UserDefinedNetwork or ClusterUserDefinedNetwork object: its identity,
+    /// topology, role and claimed ranges, and why it could not be read where it could not.
+    pub fn net_entry(&self, kind: udn::NetKind, obj: &DynamicObject) -> view::NetEntry {
+        udn_kind::entry(kind, obj)
+    }
+
     /// Why a NAD object would be judged as a live-migration NAD against this view, or `None`.
     pub fn migration_reason(&self, obj: &DynamicObject, view: &View) -> Option<Reason> {
         let options = Options::default();
@@ -253,6 +260,11 @@ impl Policy {
         let options = Options::default();
         nad::is_migration_entry(&Ctx { policy: self, view, options: &options }, entry)
     }
+}
+
+/// `namespace/name`, or the name alone for cluster-scoped objects: how every report names an object.
+pub fn nad_qualified(namespace: &str, name: &str) -> String {
+    nad::qualified(namespace, name)
 }
 
 /// A cluster network a migration subnet must not overlap.

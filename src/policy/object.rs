@@ -61,6 +61,8 @@ pub enum Kind {
     MigrationPolicy,
     /// `kubevirt.io/v1` `VirtualMachineInstanceMigration`: a migration, running or finished.
     Vmim,
+    /// `k8s.ovn.org/v1` `UserDefinedNetwork` (namespaced) or `ClusterUserDefinedNetwork`: a VM network.
+    UserDefinedNetwork(super::udn::NetKind),
     Other,
 }
 
@@ -79,6 +81,10 @@ impl Kind {
             ("kubevirt.io", "v1", "KubeVirt") => Kind::KubeVirt,
             ("migrations.kubevirt.io", "v1alpha1", "MigrationPolicy") => Kind::MigrationPolicy,
             ("kubevirt.io", "v1", "VirtualMachineInstanceMigration") => Kind::Vmim,
+            ("k8s.ovn.org", "v1", "UserDefinedNetwork") => Kind::UserDefinedNetwork(super::udn::NetKind::Udn),
+            ("k8s.ovn.org", "v1", "ClusterUserDefinedNetwork") => {
+                Kind::UserDefinedNetwork(super::udn::NetKind::Cudn)
+            }
             _ => Kind::Other,
         }
     }
@@ -263,6 +269,16 @@ mod tests {
         );
         assert_eq!(Kind::from_api_version("kubevirt.io/v1", "VirtualMachineInstanceMigration"), Kind::Vmim);
         assert_eq!(Kind::from_api_version("kubevirt.io/v1", "VirtualMachineInstance"), Kind::Other);
+        use crate::policy::udn::NetKind;
+        assert_eq!(
+            Kind::from_api_version("k8s.ovn.org/v1", "UserDefinedNetwork"),
+            Kind::UserDefinedNetwork(NetKind::Udn)
+        );
+        assert_eq!(
+            Kind::from_api_version("k8s.ovn.org/v1", "ClusterUserDefinedNetwork"),
+            Kind::UserDefinedNetwork(NetKind::Cudn)
+        );
+        assert_eq!(Kind::from_api_version("k8s.ovn.org/v2", "UserDefinedNetwork"), Kind::Other);
     }
 }
 

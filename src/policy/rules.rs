@@ -58,8 +58,9 @@ rules! {
     NadCapacity => "nad-capacity", "every virt-handler node needs an address";
     NadCapacityLow => "nad-capacity-low", "fewer than twice as many addresses as nodes (warning)";
     NadOverlapReserved => "nad-overlap-reserved", "the migration subnet must not overlap a cluster network";
-    NadOverlapNad => "nad-overlap-nad", "the migration subnet must not overlap another NAD's range";
+    NadOverlapNad => "nad-overlap-nad", "the migration subnet must not overlap another network (NAD, UserDefinedNetwork, ClusterUserDefinedNetwork)";
     NadOverlapMigration => "nad-overlap-migration", "other networks must stay off the migration subnet";
+    NadOverlapUnknown => "nad-overlap-unknown", "a UserDefinedNetwork or ClusterUserDefinedNetwork that cannot be read may claim the migration subnet (warning)";
     NadInUse => "nad-in-use", "the NAD a HyperConverged migrates over cannot be deleted";
     NadInUseRangeChange => "nad-in-use-range-change", "changing the ranges of the NAD in use needs virt-handler restarts (warning)";
     NadMasterMissing => "nad-master-missing", "the master must exist on every virt-handler node (NodeNetworkState)";
@@ -90,6 +91,7 @@ rules! {
     NncpReplacesMigrationPorts => "nncp-replaces-migration-ports", "the policy drops ports of the migration bond: migrations move to the NICs it lists (warning)";
     MigrationInFlight => "migration-in-flight", "the migration network, its NAD's master, range, plugin and IPAM, and the host interfaces under it must not change while a live migration is unfinished";
     MigrationInFlightStale => "migration-in-flight-stale", "migrations unfinished for longer than inFlightMaxAgeSeconds are taken as stuck and ignored (warning)";
+    UdnSpec => "udn-spec", "a UserDefinedNetwork or ClusterUserDefinedNetwork must be one OVN-Kubernetes can render (topology, role, subnets)";
 }
 
 impl fmt::Display for Rule {
@@ -121,7 +123,7 @@ mod tests {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
             assert!(
-                ["nad-", "hc-", "object-", "nncp-", "migration-"].iter().any(|p| rule.id().starts_with(p)),
+                ["nad-", "hc-", "object-", "nncp-", "migration-", "udn-"].iter().any(|p| rule.id().starts_with(p)),
                 "{}",
                 rule.id()
             );

@@ -16,6 +16,7 @@ pub fn nad_entry(ns: &str, name: &str, ranges: &[&str], config: Option<&str>) ->
         migration_label: None,
         flagged: false,
         config: config.map(std::sync::Arc::from),
+        owner: None,
     }
 }
 

@@ -126,6 +126,8 @@ impl ReloadResult {
 enum AdmissionKind {
     NetworkAttachmentDefinition,
     HyperConverged,
+    UserDefinedNetwork,
+    ClusterUserDefinedNetwork,
     Other,
 }
 
@@ -134,6 +136,8 @@ impl AdmissionKind {
         match kind {
             "NetworkAttachmentDefinition" => Self::NetworkAttachmentDefinition,
             "HyperConverged" => Self::HyperConverged,
+            "UserDefinedNetwork" => Self::UserDefinedNetwork,
+            "ClusterUserDefinedNetwork" => Self::ClusterUserDefinedNetwork,
             _ => Self::Other,
         }
     }
@@ -142,6 +146,8 @@ impl AdmissionKind {
         match self {
             Self::NetworkAttachmentDefinition => "NetworkAttachmentDefinition",
             Self::HyperConverged => "HyperConverged",
+            Self::UserDefinedNetwork => "UserDefinedNetwork",
+            Self::ClusterUserDefinedNetwork => "ClusterUserDefinedNetwork",
             Self::Other => OTHER,
         }
     }

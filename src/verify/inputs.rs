@@ -35,7 +35,7 @@ impl Resource {
             Kind::ClusterNetwork | Kind::OperatorNetwork => return Some(Resource::NetworkConfig),
             Kind::NodeNetworkState => return Some(Resource::NodeNetworkState),
             Kind::KubeVirt => return Some(Resource::KubeVirt),
-            Kind::Nncp | Kind::MigrationPolicy | Kind::Vmim | Kind::Other => {}
+            Kind::Nncp | Kind::MigrationPolicy | Kind::Vmim | Kind::UserDefinedNetwork(_) | Kind::Other => {}
         }
         let types = obj.types.as_ref()?;
         let group = types.api_version.rsplit_once('/').map_or("", |(g, _)| g);

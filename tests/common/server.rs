@@ -136,6 +136,8 @@ pub fn review(uid: &str, operation: &str, object: &Value, old: &Value, dry_run: 
         "NetworkAttachmentDefinition" => "network-attachment-definitions",
         "HyperConverged" => "hyperconvergeds",
         "NodeNetworkConfigurationPolicy" => "nodenetworkconfigurationpolicies",
+        "UserDefinedNetwork" => "userdefinednetworks",
+        "ClusterUserDefinedNetwork" => "clusteruserdefinednetworks",
         other => other,
     };
     let gvk = serde_json::json!({"group": group, "version": version, "kind": kind});

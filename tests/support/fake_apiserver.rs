@@ -135,6 +135,23 @@ impl ResourceDef {
         builtin: false,
     };
 
+    /// OVN-Kubernetes' namespaced VM networks.
+    pub const UDNS: ResourceDef = ResourceDef {
+        group: "k8s.ovn.org",
+        version: "v1",
+        plural: "userdefinednetworks",
+        kind: "UserDefinedNetwork",
+        namespaced: true,
+        builtin: false,
+    };
+    /// OVN-Kubernetes' cluster-scoped VM networks.
+    pub const CUDNS: ResourceDef = ResourceDef {
+        plural: "clusteruserdefinednetworks",
+        kind: "ClusterUserDefinedNetwork",
+        namespaced: false,
+        ..ResourceDef::UDNS
+    };
+
     fn api_version(&self) -> String {
         api_version(self.group, self.version)
     }
@@ -171,10 +188,11 @@ pub fn openshift_with(release: HcoRelease) -> Vec<ResourceDef> {
     defs
 }
 
-/// OpenShift Virtualization with the NMState operator: every resource mignet watches.
+/// OpenShift Virtualization with the NMState operator and OVN-Kubernetes' user-defined networks:
+/// every resource mignet watches.
 pub fn openshift_with_nmstate(release: HcoRelease) -> Vec<ResourceDef> {
     let mut defs = openshift_with(release);
-    defs.push(ResourceDef::NODE_NETWORK_STATES);
+    defs.extend([ResourceDef::NODE_NETWORK_STATES, ResourceDef::UDNS, ResourceDef::CUDNS]);
     defs
 }
 

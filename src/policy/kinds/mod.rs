@@ -10,4 +10,5 @@ pub(in crate::policy) mod nad;
 pub(in crate::policy) mod nad_host;
 pub(in crate::policy) mod nncp;
 mod settings;
+pub(in crate::policy) mod udn;
 mod whereabouts;

@@ -7,7 +7,7 @@ use kube::core::DynamicObject;
 use serde_json::{Map, Value};
 
 use super::{macvlan, nad_host, whereabouts};
-use crate::policy::view::{NadEntry, NadName};
+use crate::policy::view::{Claimant, NadEntry, NadName};
 use crate::policy::{
     Admission, Ctx, Operation, Policy, Rule,
     cni::{self, CNI_VERSIONS, Claim, NetConf},
@@ -96,6 +96,7 @@ pub(in crate::policy) fn entry(policy: &Policy, obj: &DynamicObject) -> NadEntry
         migration_label,
         flagged: flagged(policy, migration_label, object::name(obj)),
         config: if keep_config { config.map(Arc::from) } else { None },
+        owner: super::udn::rendered_from(obj),
     }
 }
 
@@ -290,7 +291,21 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     if !f.enabled(Rule::NadOverlapMigration) {
         return;
     }
-    let mut claims = cni::claimed_ranges_at(config);
+    // read again only on the denial path: the config is parsed once on the allowed one
+    let localnet = || cni::ovn_topology(config).as_deref() == Some("localnet");
+    stay_off_migration(ctx, cni::claimed_ranges_at(config), localnet, |e| nad.is(&e.key), f);
+}
+
+/// Denies every claim of another network (a NAD, UDN or CUDN) that overlaps a live-migration network:
+/// one rule and one wording whichever object the network was written as. `is_self` tells the
+/// network's own NADs apart.
+pub(in crate::policy) fn stay_off_migration(
+    ctx: &Ctx<'_>,
+    mut claims: Vec<Claim>,
+    localnet: impl Fn() -> bool,
+    is_self: impl Fn(&NadEntry) -> bool,
+    f: &mut Findings,
+) {
     // a subnet split around its excludes is one finding, not one per piece
     claims.dedup_by(|a, b| {
         a.field == b.field && a.text == b.text && {
@@ -301,12 +316,10 @@ fn judge_other(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
     for claim in claims {
         let hits: Vec<(IpNet, &NadEntry)> = migration_overlapping(ctx, &claim.net)
             .into_iter()
-            .filter(|(_, e)| !nad.is(&e.key) && is_migration(ctx, &Nad::from_entry(e)))
+            .filter(|(_, e)| !is_self(e) && is_migration(ctx, &Nad::from_entry(e)))
             .collect();
         if !hits.is_empty() {
-            // read again only on this path: the config is parsed once on the allowed one
-            let localnet = cni::ovn_topology(config).as_deref() == Some("localnet");
-            let advice = match localnet {
+            let advice = match localnet() {
                 true => {
                     "a localnet network puts its VMs straight on the physical segment, where migrations \
                      run: keep it off the migration subnet, or leave that out with excludeSubnets"
@@ -425,6 +438,9 @@ fn judge_config(ctx: &Ctx<'_>, nad: &Nad<'_>, f: &mut Findings) {
             format!("{path}.ipam"),
             format!("Too many: {}: must have at most {MAX_RANGES} ranges and addresses", claims.len()),
         );
+    }
+    if !claims.is_empty() {
+        warn_unknown_networks(ctx, path, f);
     }
     for (i, c) in claims.iter().enumerate() {
         placement(ctx, nad, c, f);
@@ -577,17 +593,79 @@ fn placement(ctx: &Ctx<'_>, nad: &Nad<'_>, c: &Claim, f: &mut Findings) {
     if !f.enabled(Rule::NadOverlapNad) {
         return;
     }
-    let hits: Vec<(IpNet, &NadEntry)> =
-        ctx.view.overlapping(&c.net).into_iter().filter(|(_, e)| !nad.is(&e.key)).collect();
+    let hits: Vec<(IpNet, Claimant<'_>)> = ctx
+        .view
+        .claims_overlapping(&c.net)
+        .into_iter()
+        .filter(|(_, claimant)| match claimant {
+            Claimant::Nad(e) | Claimant::Rendered(e, _) => !nad.is(&e.key),
+            Claimant::Net(_) => true,
+        })
+        .collect();
     if !hits.is_empty() {
         f.deny(
             Rule::NadOverlapNad,
             c.field.clone(),
-            msg::invalid(
-                &c.text,
-                format!("overlaps NetworkAttachmentDefinition {}{}", name_list(hits), hint()),
-            ),
+            msg::invalid(&c.text, format!("overlaps {}{}", claimant_list(hits), hint())),
         );
+    }
+}
+
+/// User-defined networks the view holds but cannot read: what they claim is unknown, so the migration
+/// ranges are not known to be clear of them.
+fn warn_unknown_networks(ctx: &Ctx<'_>, path: &str, f: &mut Findings) {
+    let unknown = ctx.view.unreadable_nets();
+    let total = unknown.len();
+    if total == 0 || !f.enabled(Rule::NadOverlapUnknown) {
+        return;
+    }
+    let named: Vec<String> = unknown.take(MAX_NAMED).map(ToString::to_string).collect();
+    let more = match total.saturating_sub(MAX_NAMED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    f.warn(
+        Rule::NadOverlapUnknown,
+        format!("{path}.ipam"),
+        format!(
+            "{}{more} cannot be read, so whether it claims these ranges is unknown; fix it (see `mignet view`)",
+            named.join(", ")
+        ),
+    );
+}
+
+/// "NetworkAttachmentDefinition a (n), b (n); ClusterUserDefinedNetwork c (n) and 4 more": each
+/// network named with its kind, a UDN's rendered NADs under the UDN, at most a few named.
+fn claimant_list(mut hits: Vec<(IpNet, Claimant<'_>)>) -> String {
+    let total = hits.len();
+    let by_name =
+        |a: &(IpNet, Claimant<'_>), b: &(IpNet, Claimant<'_>)| (a.1.order(), a.0).cmp(&(b.1.order(), b.0));
+    if total > MAX_NAMED {
+        hits.select_nth_unstable_by(MAX_NAMED - 1, by_name);
+        hits.truncate(MAX_NAMED);
+    }
+    hits.sort_by(by_name);
+    let mut out = String::new();
+    let mut kind = "";
+    for (net, claimant) in &hits {
+        if claimant.kind() != kind {
+            if !kind.is_empty() {
+                out.push_str("; ");
+            }
+            kind = claimant.kind();
+            out.push_str(kind);
+            out.push(' ');
+        } else {
+            out.push_str(", ");
+        }
+        out.push_str(&format!("{} ({net})", claimant.qualified()));
+        if let Claimant::Rendered(e, _) = claimant {
+            out.push_str(&format!(" [rendered as NAD {}]", qualified(e.key.namespace(), e.key.name())));
+        }
+    }
+    match total.saturating_sub(MAX_NAMED) {
+        0 => out,
+        more => format!("{out} and {more} more"),
     }
 }
 

@@ -209,9 +209,26 @@ fn collect_ovn(plugin: &Value, base: &str, out: &mut Vec<Claim>) {
             .collect()
     };
     let excludes: Vec<IpNet> = list("excludeSubnets").into_iter().map(|(_, n)| n).collect();
-    for (text, net) in list("subnets") {
-        for piece in subtract(net, &excludes) {
+    let subnets = list("subnets");
+    for (text, net) in &subnets {
+        for piece in subtract(*net, &excludes) {
             out.push(Claim { field: format!("{base}.subnets"), text: text.clone(), net: piece });
+        }
+    }
+    // a primary network's pods also sit on its join subnet: the one given, or OVN-Kubernetes' default
+    if plugin.get("role").and_then(Value::as_str) == Some("primary") {
+        let field = format!("{base}.joinSubnet");
+        let given = list("joinSubnet");
+        if given.is_empty() {
+            for d in super::udn::DEFAULT_JOIN.iter() {
+                if subnets.iter().any(|(_, s)| s.max_prefix_len() == d.max_prefix_len()) {
+                    let text = format!("{d} (the default join subnet)");
+                    out.push(Claim { field: field.clone(), text, net: *d });
+                }
+            }
+        }
+        for (text, net) in given {
+            out.push(Claim { field: field.clone(), text, net });
         }
     }
 }

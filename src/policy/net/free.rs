@@ -167,7 +167,8 @@ impl Search<'_> {
             .into_iter()
             .filter(|(_, e)| Some(&e.key) != self.wanted.except)
             .map(|(net, _)| ranges::bounds(&net).1);
-        reserved.chain(nads).max()
+        let nets = self.view.nets_overlapping(candidate).into_iter().map(|(net, _)| ranges::bounds(&net).1);
+        reserved.chain(nads).chain(nets).max()
     }
 
     fn net(&self, start: u128) -> IpNet {
@@ -206,6 +207,7 @@ mod tests {
             migration_label: None,
             flagged: false,
             config: None,
+            owner: None,
         }
     }
 

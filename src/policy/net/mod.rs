@@ -7,3 +7,4 @@ pub mod host;
 pub mod index;
 pub mod netconfig;
 pub mod ranges;
+pub mod udn;

@@ -101,6 +101,7 @@ pub fn add(policy: &Policy, view: &mut View, obj: &DynamicObject) -> bool {
             let (key, state) = migration(obj);
             view.set_migration(key, state);
         }
+        Kind::UserDefinedNetwork(kind) => view.upsert_net(policy.net_entry(kind, obj)),
         _ => return false,
     }
     true

@@ -7,6 +7,7 @@
 
 pub mod feed;
 pub mod inflight;
+pub mod nets;
 
 use std::{
     borrow::Borrow,
@@ -21,6 +22,7 @@ use std::{
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
+pub use self::nets::{Claimant, NetEntry, NetName};
 use crate::policy::{
     HcVersion,
     host::{HostError, HostNetwork, HostNetworks, NameCounts},
@@ -112,6 +114,8 @@ pub struct NadEntry {
     pub flagged: bool,
     /// The raw `spec.config`, kept only where a HyperConverged may need the NAD re-judged.
     pub config: Option<Arc<str>>,
+    /// The UDN or CUDN OVN-Kubernetes rendered it from: then it is that network, not one of its own.
+    pub owner: Option<NetName>,
 }
 
 /// A stored entry, hashed and compared by its identity, so the set can be searched by
@@ -323,6 +327,11 @@ pub struct View {
     /// Per HyperConverged, its reads through each served version (live view only), most recent last;
     /// `hcs` holds the one [`HcRead::pick`] chose.
     hc_reads: BTreeMap<(String, String), SmallVec<[HcRead; 2]>>,
+    /// UserDefinedNetworks and ClusterUserDefinedNetworks, and the networks they claim.
+    nets: BTreeMap<NetName, NetEntry>,
+    net_index: RangeIndex<NetName>,
+    /// Those of `nets` that could not be fully read: their claims are unknown.
+    unreadable_nets: std::collections::BTreeSet<NetName>,
     /// Node name → whether it matches the virt-handler node selector, labels and InternalIPs.
     nodes: BTreeMap<String, NodeRecord>,
     /// How many nodes match the selector.
@@ -690,6 +699,7 @@ mod tests {
             migration_label: None,
             flagged: false,
             config: None,
+            owner: None,
         }
     }
 
