@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::{
     common::repo,
     envtest::Out,
-    fake_apiserver::{self, FakeApiServer},
+    fake_apiserver::{self, FakeApiServer, ResourceDef},
     installed::{self, ELSEWHERE, HC, IN_NS, NNCP, NS, Seed, Suite, denied_by, must, nad, whereabouts},
     schemas::HcoRelease,
 };
@@ -479,6 +479,25 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
     });
     let stored = s.get(VMIMS, Some("vms"), "drain-node-a").await.unwrap();
     assert!(stored.get("status").is_none(), "the status sent with the object is dropped: {stored}");
+    // the fake API server does the same, and dates the object as the real one: now
+    let mut defs = fake_apiserver::openshift_with(HcoRelease::V1_18);
+    defs.push(ResourceDef {
+        group: "kubevirt.io",
+        version: "v1",
+        plural: "virtualmachineinstancemigrations",
+        kind: "VirtualMachineInstanceMigration",
+        namespaced: true,
+        builtin: false,
+    });
+    let imitated = FakeApiServer::start(defs).await.apply(vmim.clone());
+    assert!(imitated.get("status").is_none(), "{imitated}");
+    let now = k8s_openapi::jiff::Timestamp::now();
+    for created in
+        [&stored, &imitated].map(|o| o["metadata"]["creationTimestamp"].as_str().unwrap().to_owned())
+    {
+        let age = now.as_second() - created.parse::<k8s_openapi::jiff::Timestamp>().unwrap().as_second();
+        assert!((0..60).contains(&age), "created {created}, now {now}");
+    }
     set_phase(s, "vms", "drain-node-a", "Running").await;
 
     let denial = s
