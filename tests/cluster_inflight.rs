@@ -13,24 +13,6 @@ use support::{
     hyperconverged, nad, review, run,
 };
 
-const VMIMS: ResourceDef = ResourceDef {
-    group: "kubevirt.io",
-    version: "v1",
-    plural: "virtualmachineinstancemigrations",
-    kind: "VirtualMachineInstanceMigration",
-    namespaced: true,
-    builtin: false,
-};
-
-const KUBEVIRTS: ResourceDef = ResourceDef {
-    group: "kubevirt.io",
-    version: "v1",
-    plural: "kubevirts",
-    kind: "KubeVirt",
-    namespaced: true,
-    builtin: false,
-};
-
 fn vmim(name: &str, phase: &str) -> Value {
     json!({"apiVersion":"kubevirt.io/v1","kind":"VirtualMachineInstanceMigration",
         "metadata":{"name":name,"namespace":"vms"},"spec":{"vmiName":"rhel-9"},"status":{"phase":phase}})
@@ -74,7 +56,7 @@ async fn unfinished_metric(server: &Serve) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds() {
     let mut defs = openshift();
-    defs.extend([VMIMS, KUBEVIRTS]);
+    defs.extend([ResourceDef::VMIMS, ResourceDef::KUBEVIRTS]);
     let fake = FakeApiServer::start(defs).await;
     for i in 0..3 {
         fake.apply(support::node(&format!("worker-{i}"), true));
@@ -131,7 +113,7 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
 async fn a_kubevirt_cr_naming_a_bad_nad_is_denied_and_its_nad_is_guarded() {
     // upstream KubeVirt, no HCO: the migration settings live in the KubeVirt CR in namespace kubevirt
     let mut defs = plain_kubernetes();
-    defs.extend([VMIMS, KUBEVIRTS]);
+    defs.extend([ResourceDef::VMIMS, ResourceDef::KUBEVIRTS]);
     let fake = FakeApiServer::start(defs).await;
     fake.apply(support::node("worker-0", true));
     fake.apply(nad("kubevirt", "lm-net", "192.168.99.0/24"));
@@ -169,7 +151,7 @@ async fn a_kubevirt_cr_naming_a_bad_nad_is_denied_and_its_nad_is_guarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_policy_the_migration_namespace_is_where_kubevirt_lives() {
     let mut defs = plain_kubernetes();
-    defs.extend([VMIMS, KUBEVIRTS]);
+    defs.extend([ResourceDef::VMIMS, ResourceDef::KUBEVIRTS]);
     let fake = FakeApiServer::start(defs).await;
     fake.apply(support::node("worker-0", true));
     fake.apply(nad("kubevirt", "lm-net", "192.168.99.0/24"));

@@ -481,14 +481,7 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
     assert!(stored.get("status").is_none(), "the status sent with the object is dropped: {stored}");
     // the fake API server does the same, and dates the object as the real one: now
     let mut defs = fake_apiserver::openshift_with(HcoRelease::V1_18);
-    defs.push(ResourceDef {
-        group: "kubevirt.io",
-        version: "v1",
-        plural: "virtualmachineinstancemigrations",
-        kind: "VirtualMachineInstanceMigration",
-        namespaced: true,
-        builtin: false,
-    });
+    defs.push(ResourceDef::VMIMS);
     let imitated = FakeApiServer::start(defs).await.apply(vmim.clone());
     assert!(imitated.get("status").is_none(), "{imitated}");
     let now = k8s_openapi::jiff::Timestamp::now();

@@ -138,6 +138,23 @@ impl ResourceDef {
         builtin: false,
     };
 
+    /// KubeVirt's KubeVirt CR (served without a schema: objects as written).
+    pub const KUBEVIRTS: ResourceDef = ResourceDef {
+        group: "kubevirt.io",
+        version: "v1",
+        plural: "kubevirts",
+        kind: "KubeVirt",
+        namespaced: true,
+        builtin: false,
+    };
+    /// KubeVirt's VirtualMachineInstanceMigration, a stand-in for the CRD virt-operator generates at
+    /// run time: same group, version, kind, plural, scope and status subresource, no schema.
+    pub const VMIMS: ResourceDef = ResourceDef {
+        plural: "virtualmachineinstancemigrations",
+        kind: "VirtualMachineInstanceMigration",
+        ..ResourceDef::KUBEVIRTS
+    };
+
     fn api_version(&self) -> String {
         api_version(self.group, self.version)
     }
