@@ -408,6 +408,12 @@ impl<F: FnMut()> Drop for OnPanic<F> {
     }
 }
 
+/// Runs kubectl as the admin, blocking (for [`OnPanic`], where no runtime polls); the outcome is not read.
+fn kubectl_now(s: &Suite, args: &[&str]) {
+    let kubectl = std::env::var_os("KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let _ = std::process::Command::new(kubectl).arg("--kubeconfig").arg(&s.env.admin).args(args).output();
+}
+
 /// Writes a VMIM's phase as virt-controller does: through the status subresource.
 async fn set_phase(s: &Suite, ns: &str, name: &str, phase: &str) {
     let status = json!({"status": {"phase": phase}}).to_string();
@@ -455,27 +461,10 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
     // the other cases (which a running migration would deny) take their turn
     let _cleanup = OnPanic(|| {
         let finished = json!({"status": {"phase": "Failed"}}).to_string();
+        let status = ["patch", VMIMS, "-n", "vms", "drain-node-a", "--subresource=status", "--type=merge"];
+        kubectl_now(s, &[&status[..], &["-p", &finished]].concat());
         let network = json!({"spec": {"liveMigrationConfig": {"network": "migration-bridge"}}}).to_string();
-        for args in [
-            &[
-                "patch",
-                VMIMS,
-                "-n",
-                "vms",
-                "drain-node-a",
-                "--subresource=status",
-                "--type=merge",
-                "-p",
-                &finished,
-            ][..],
-            &["patch", HC_V1BETA1, "-n", NS, HC, "--type=merge", "-p", &network][..],
-        ] {
-            let _ = std::process::Command::new("kubectl")
-                .arg("--kubeconfig")
-                .arg(&s.env.admin)
-                .args(args)
-                .output();
-        }
+        kubectl_now(s, &["patch", HC_V1BETA1, "-n", NS, HC, "--type=merge", "-p", &network]);
     });
     let stored = s.get(VMIMS, Some("vms"), "drain-node-a").await.unwrap();
     assert!(stored.get("status").is_none(), "the status sent with the object is dropped: {stored}");
@@ -589,13 +578,7 @@ async fn a_kubevirt_cr_naming_a_bad_nad_is_denied() {
     must(s.apply(&kv.to_string(), &[]).await, "KubeVirt CR");
     // should an assertion fail below, the migration namespace goes back to openshift-cnv before the
     // other cases take their turn
-    let _cleanup = OnPanic(|| {
-        let _ = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&s.env.admin)
-            .args(["delete", "kubevirts.kubevirt.io", "-n", KV, KV])
-            .output();
-    });
+    let _cleanup = OnPanic(|| kubectl_now(s, &["delete", "kubevirts.kubevirt.io", "-n", KV, KV]));
     let wrong_ns = |ns: &'static str| async move {
         let out = s.apply_file("examples/broken/nad-in-wrong-namespace.yaml", &["--dry-run=server"]).await;
         out.stderr.contains(&format!("must be in \"{ns}\"")).then_some(())
