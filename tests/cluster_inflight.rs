@@ -13,27 +13,19 @@ use support::{
     hyperconverged, nad, review, run,
 };
 
-const VMIMS: ResourceDef = ResourceDef {
-    group: "kubevirt.io",
-    version: "v1",
-    plural: "virtualmachineinstancemigrations",
-    kind: "VirtualMachineInstanceMigration",
-    namespaced: true,
-    builtin: false,
-};
-
-const KUBEVIRTS: ResourceDef = ResourceDef {
-    group: "kubevirt.io",
-    version: "v1",
-    plural: "kubevirts",
-    kind: "KubeVirt",
-    namespaced: true,
-    builtin: false,
-};
-
 fn vmim(name: &str, phase: &str) -> Value {
     json!({"apiVersion":"kubevirt.io/v1","kind":"VirtualMachineInstanceMigration",
         "metadata":{"name":name,"namespace":"vms"},"spec":{"vmiName":"rhel-9"},"status":{"phase":phase}})
+}
+
+/// A VMIM created `seconds` ago: the API server stamps the time of the create, and the fake keeps a
+/// seeded one, so a test can have a migration that has been running for a while.
+fn vmim_aged(name: &str, phase: &str, seconds: i64) -> Value {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    let created = k8s_openapi::jiff::Timestamp::from_second(now - seconds).unwrap();
+    let mut vmim = vmim(name, phase);
+    vmim["metadata"]["creationTimestamp"] = json!(created.to_string());
+    vmim
 }
 
 fn allowed(response: &Value) -> bool {
@@ -64,7 +56,7 @@ async fn unfinished_metric(server: &Serve) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds() {
     let mut defs = openshift();
-    defs.extend([VMIMS, KUBEVIRTS]);
+    defs.extend([ResourceDef::VMIMS, ResourceDef::KUBEVIRTS]);
     let fake = FakeApiServer::start(defs).await;
     for i in 0..3 {
         fake.apply(support::node(&format!("worker-{i}"), true));
@@ -72,15 +64,15 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
     fake.apply(nad("openshift-cnv", "migration-bridge", "192.168.99.0/24"));
     fake.apply(nad("openshift-cnv", "migration-two", "192.168.100.0/24"));
     let old = fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
-    fake.apply_with_status(vmim("drain-worker-0-x7", "Running"));
+    // running for two hours: held under the default inFlightMaxAgeSeconds (a day)
+    fake.apply_with_status(vmim_aged("drain-worker-0-x7", "Running", 7200));
     // finished ones are not held: many of them change nothing
     for i in 0..20 {
         fake.apply_with_status(vmim(&format!("old-{i}"), if i % 2 == 0 { "Succeeded" } else { "Failed" }));
     }
     let dir = tempfile::tempdir().unwrap();
-    // the fake dates every object 2026-01-01: never take a migration as stuck, until said otherwise
     let policy = dir.path().join("policy.yaml");
-    std::fs::write(&policy, "inFlightMaxAgeSeconds: 0\n").unwrap();
+    std::fs::write(&policy, "inFlightMaxAgeSeconds: 86400\n").unwrap();
     let server =
         Serve::start(&fake.write_kubeconfig(dir.path()), &["--policy", policy.to_str().unwrap()]).await;
     server.wait_ready().await;
@@ -89,7 +81,7 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
     let change = review("n1", "UPDATE", &new, &old);
     let r = verdict(&server, &change, false, "the running migration to hold the network").await;
     let m = message(&r);
-    assert!(m.contains("vms/drain-worker-0-x7 (VMI rhel-9, Running"), "{m}");
+    assert!(m.contains("vms/drain-worker-0-x7 (VMI rhel-9, Running, age 2h"), "{m}");
     assert!(m.contains("kubectl delete vmim"), "{m}");
     eventually("the metric to count one unfinished migration", || async {
         (unfinished_metric(&server).await == Some(1.0)).then_some(())
@@ -105,7 +97,7 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
     std::fs::write(&policy, "inFlightMaxAgeSeconds: 3600\n").unwrap();
     let r = verdict(&server, &change, true, "the stuck migration to be ignored").await;
     assert!(r["warnings"].to_string().contains("taken as stuck"), "{r}");
-    std::fs::write(&policy, "inFlightMaxAgeSeconds: 0\n").unwrap();
+    std::fs::write(&policy, "inFlightMaxAgeSeconds: 86400\n").unwrap();
     verdict(&server, &change, false, "the migration to hold the network again").await;
 
     // the migration succeeds: the same change is admitted
@@ -121,7 +113,7 @@ async fn a_running_migration_holds_the_hyperconverged_network_until_it_succeeds(
 async fn a_kubevirt_cr_naming_a_bad_nad_is_denied_and_its_nad_is_guarded() {
     // upstream KubeVirt, no HCO: the migration settings live in the KubeVirt CR in namespace kubevirt
     let mut defs = plain_kubernetes();
-    defs.extend([VMIMS, KUBEVIRTS]);
+    defs.extend([ResourceDef::VMIMS, ResourceDef::KUBEVIRTS]);
     let fake = FakeApiServer::start(defs).await;
     fake.apply(support::node("worker-0", true));
     fake.apply(nad("kubevirt", "lm-net", "192.168.99.0/24"));
@@ -159,14 +151,17 @@ async fn a_kubevirt_cr_naming_a_bad_nad_is_denied_and_its_nad_is_guarded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_policy_the_migration_namespace_is_where_kubevirt_lives() {
     let mut defs = plain_kubernetes();
-    defs.extend([VMIMS, KUBEVIRTS]);
+    defs.extend([ResourceDef::VMIMS, ResourceDef::KUBEVIRTS]);
     let fake = FakeApiServer::start(defs).await;
     fake.apply(support::node("worker-0", true));
     fake.apply(nad("kubevirt", "lm-net", "192.168.99.0/24"));
     let stored = fake.apply(json!({"apiVersion":"kubevirt.io/v1","kind":"KubeVirt",
         "metadata":{"name":"kubevirt","namespace":"kubevirt"},
         "spec":{"configuration":{"migrations":{"network":"lm-net"}}}}));
-    fake.apply_with_status(vmim("evacuation-1", "Scheduling"));
+    // created on New Year's day and never finished: stuck
+    let mut stuck = vmim("evacuation-1", "Scheduling");
+    stuck["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:00Z");
+    fake.apply_with_status(stuck);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = fake.write_kubeconfig(dir.path());
 
@@ -193,8 +188,8 @@ async fn without_a_policy_the_migration_namespace_is_where_kubevirt_lives() {
     tuned["spec"]["configuration"]["migrations"]["progressTimeout"] = json!(300);
     let r = server.validate(&review("k1", "UPDATE", &tuned, &stored)).await;
     assert!(allowed(&r), "{r}");
-    // a network change meets the migration: the fake dates it 2026-01-01, past the default
-    // inFlightMaxAgeSeconds (a day), so it is taken as stuck and named in a warning
+    // a network change meets the migration: created 2026-01-01, past the default
+    // inFlightMaxAgeSeconds (a day), it is taken as stuck and named in a warning
     let mut moved = stored.clone();
     moved["spec"]["configuration"]["migrations"]["network"] = json!("lm-two");
     let r = server.validate(&review("k2", "UPDATE", &moved, &stored)).await;

@@ -14,14 +14,7 @@ use support::{
 
 const PODS: ResourceDef =
     ResourceDef { group: "", version: "v1", plural: "pods", kind: "Pod", namespaced: true, builtin: true };
-const KUBEVIRTS: ResourceDef = ResourceDef {
-    group: "kubevirt.io",
-    version: "v1",
-    plural: "kubevirts",
-    kind: "KubeVirt",
-    namespaced: true,
-    builtin: false,
-};
+const KUBEVIRTS: ResourceDef = ResourceDef::KUBEVIRTS;
 const VMIS: ResourceDef =
     ResourceDef { plural: "virtualmachineinstances", kind: "VirtualMachineInstance", ..KUBEVIRTS };
 

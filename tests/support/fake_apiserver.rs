@@ -38,6 +38,9 @@
 //! - the status subresource: a write of the main resource keeps the stored status, a status write keeps
 //!   everything else; `metadata.generation` moves with spec changes;
 //! - `managedFields`: one entry per manager and subresource, with the apiVersion written through;
+//! - `metadata.creationTimestamp`: the time of the create, as the real server stamps it (so an age
+//!   compared with the clock is as young as a real object's); unlike the real server, a timestamp in
+//!   the created object is kept, so a test can seed an object that has existed for a while;
 //! - discovery prefers the highest version by Kubernetes version priority, not the storage version.
 //!
 //! The schemas are excerpts ([`schemas`](super::schemas)); OpenShift's Network CRDs, KubeVirt's and the
@@ -150,6 +153,22 @@ impl ResourceDef {
         kind: "ClusterUserDefinedNetwork",
         namespaced: false,
         ..ResourceDef::UDNS
+    };
+    /// KubeVirt's KubeVirt CR (served without a schema: objects as written).
+    pub const KUBEVIRTS: ResourceDef = ResourceDef {
+        group: "kubevirt.io",
+        version: "v1",
+        plural: "kubevirts",
+        kind: "KubeVirt",
+        namespaced: true,
+        builtin: false,
+    };
+    /// KubeVirt's VirtualMachineInstanceMigration, a stand-in for the CRD virt-operator generates at
+    /// run time: same group, version, kind, plural, scope and status subresource, no schema.
+    pub const VMIMS: ResourceDef = ResourceDef {
+        plural: "virtualmachineinstancemigrations",
+        kind: "VirtualMachineInstanceMigration",
+        ..ResourceDef::KUBEVIRTS
     };
 
     fn api_version(&self) -> String {
@@ -545,7 +564,7 @@ impl FakeApiServer {
             ),
             None => (
                 json!(format!("00000000-0000-0000-0000-{uid:012}")),
-                json!("2026-01-01T00:00:00Z"),
+                meta.get("creationTimestamp").filter(|t| t.is_string()).cloned().unwrap_or_else(created_now),
                 meta.get("managedFields").and_then(Value::as_array).cloned().unwrap_or_default(),
             ),
         };
@@ -723,6 +742,13 @@ impl Store {
             Some((i, v.name))
         })
     }
+}
+
+/// `metadata.creationTimestamp` of a create: the wall-clock time in whole seconds, as the real server
+/// stamps it.
+fn created_now() -> Value {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    json!(k8s_openapi::jiff::Timestamp::from_second(now.as_second()).unwrap().to_string())
 }
 
 /// The fake's clock for managedFields: a second per resourceVersion, so later writes sort later.

@@ -86,9 +86,13 @@ impl Suite {
         seed_hosts(&env).await;
         // the API server's authorizer learns of the new binding from its own watch, a moment later
         let sa = "--as=system:serviceaccount:mignet-system:mignet";
-        for resource in
-            ["nodes", "network-attachment-definitions.k8s.cni.cncf.io", "hyperconvergeds.hco.kubevirt.io"]
-        {
+        for resource in [
+            "nodes",
+            "network-attachment-definitions.k8s.cni.cncf.io",
+            "hyperconvergeds.hco.kubevirt.io",
+            "kubevirts.kubevirt.io",
+            "virtualmachineinstancemigrations.kubevirt.io",
+        ] {
             let can = ["auth", "can-i", "watch", resource, "--all-namespaces", sa];
             let deadline = tokio::time::Instant::now() + PATIENCE;
             while env.kubectl(&can, None).await.stdout.trim() != "yes" {
@@ -212,6 +216,17 @@ impl Suite {
     /// Everything mignet serve logged so far (JSON lines).
     pub fn mignet_log(&self) -> String {
         std::fs::read_to_string(&self.mignet_log).unwrap_or_default()
+    }
+
+    /// The rule ids of each denial mignet logged for `kind` `name`, oldest first (one comma-separated
+    /// entry per denied admission).
+    pub fn denied_rules(&self, kind: &str, name: &str) -> Vec<String> {
+        self.mignet_log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["verdict"] == "denied" && l["kind"] == kind && l["name"] == name)
+            .filter_map(|l| l["rules"].as_str().map(str::to_owned))
+            .collect()
     }
 
     pub fn client(&self) -> reqwest::Client {

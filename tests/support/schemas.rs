@@ -149,6 +149,12 @@ pub fn nncp() -> Value {
     )
 }
 
+/// A schema that keeps every field of the object (`x-kubernetes-preserve-unknown-fields` at the root),
+/// for kinds whose fields mignet reads but the fake API server does not prune.
+pub fn kept_whole() -> Value {
+    preserved()
+}
+
 /// Removes what the schema does not know from an object (its root keeps apiVersion, kind, metadata).
 pub fn prune(object: &mut Value, schema: &Value) {
     prune_at(object, Some(schema), true);
