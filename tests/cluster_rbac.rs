@@ -180,21 +180,11 @@ fn bindings_name_the_service_account_and_roles() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_of_a_full_sync_is_authorized() {
-    // HCO 1.18: both HyperConverged versions served, each watched; the NMState operator's states; and
-    // KubeVirt's own kubevirts and virtualmachineinstancemigrations (stand-ins for virt-operator's CRDs)
+    // HCO 1.18: both HyperConverged versions served, each watched; the NMState operator's states;
+    // OVN-Kubernetes' UDNs and CUDNs; and KubeVirt's own kubevirts and virtualmachineinstancemigrations
+    // (stand-ins for virt-operator's CRDs)
     let mut defs = openshift_with_nmstate(HcoRelease::V1_18);
-    for (plural, kind) in
-        [("kubevirts", "KubeVirt"), ("virtualmachineinstancemigrations", "VirtualMachineInstanceMigration")]
-    {
-        defs.push(ResourceDef {
-            group: "kubevirt.io",
-            version: "v1",
-            plural,
-            kind,
-            namespaced: true,
-            builtin: false,
-        });
-    }
+    defs.extend([ResourceDef::KUBEVIRTS, ResourceDef::VMIMS]);
     let fake = FakeApiServer::start(defs).await;
     fake.apply_with_status(support::cluster_network("10.128.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
@@ -205,13 +195,19 @@ async fn every_request_of_a_full_sync_is_authorized() {
     let settings = Settings { discovery_interval: Duration::from_secs(3600), resync_interval: None };
     let live = LiveView::start(client, judge, settings);
     live.wait_ready(PATIENCE).await.unwrap();
-    support::eventually("every watch to open", || async { (fake.open_watches() == 10).then_some(()) }).await;
+    support::eventually("every watch to open", || async { (fake.open_watches() == 12).then_some(()) }).await;
     live.stop();
 
     let (cluster_role, role) = (manifest("clusterrole.yaml"), manifest("role-cluster-config.yaml"));
     let accesses: Vec<Access> = fake.requests().iter().filter_map(|r| access(r)).collect();
     assert!(accesses.len() >= 16, "a list and a watch per resource and version: {accesses:?}");
-    for resource in ["nodenetworkstates", "kubevirts", "virtualmachineinstancemigrations"] {
+    for resource in [
+        "nodenetworkstates",
+        "kubevirts",
+        "virtualmachineinstancemigrations",
+        "userdefinednetworks",
+        "clusteruserdefinednetworks",
+    ] {
         assert!(accesses.iter().any(|a| a.resource == resource), "{resource}: {accesses:?}");
     }
     let hco: Vec<&Access> = accesses.iter().filter(|a| a.resource == "hyperconvergeds").collect();

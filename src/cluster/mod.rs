@@ -59,7 +59,7 @@ pub enum Resource {
 
 impl Resource {
     /// Every watched resource, in the order reports list them.
-    pub const ALL: [Resource; 9] = [
+    pub const ALL: [Resource; 11] = [
         Resource::Nads,
         Resource::HyperConvergeds,
         Resource::Nodes,

@@ -123,7 +123,9 @@ mod tests {
             assert!(seen.insert(rule.id()), "duplicate id {}", rule.id());
             assert_eq!(rule.id().parse::<Rule>(), Ok(*rule));
             assert!(
-                ["nad-", "hc-", "object-", "nncp-", "migration-", "udn-"].iter().any(|p| rule.id().starts_with(p)),
+                ["nad-", "hc-", "object-", "nncp-", "migration-", "udn-"]
+                    .iter()
+                    .any(|p| rule.id().starts_with(p)),
                 "{}",
                 rule.id()
             );

@@ -77,7 +77,11 @@ pub fn review(
         old_object: request.old_object.as_ref(),
     };
     let decision = match kind {
-        Kind::Nad | Kind::HyperConverged(_) | Kind::Nncp | Kind::KubeVirt | Kind::MigrationPolicy
+        Kind::Nad
+        | Kind::HyperConverged(_)
+        | Kind::Nncp
+        | Kind::KubeVirt
+        | Kind::MigrationPolicy
         | Kind::UserDefinedNetwork(_) => {
             policy.decide(&admission, view, &Options { now, ..Options::default() })
         }
