@@ -338,6 +338,39 @@ pub(in crate::policy) fn stay_off_migration(
     }
 }
 
+/// A UDN/CUDN whose rendered NAD (`namespace/name`, `config`) the migration rules would take for a
+/// live-migration NAD (its name matches a glob, or a HyperConverged names it): the controller's write
+/// of that NAD would be denied, so the UDN/CUDN is denied now, under the same rule ids, on its name.
+pub(in crate::policy) fn judge_rendered(
+    ctx: &Ctx<'_>,
+    namespace: &str,
+    name: &str,
+    config: &str,
+    f: &mut Findings,
+) {
+    let nad = Nad { namespace, name, label: None, config: Some(config) };
+    let why = match reason(ctx, &nad) {
+        None | Some(Reason::Label) => return,
+        Some(Reason::Glob(glob)) => format!("its name matches {}", msg::quote(&glob)),
+        Some(Reason::NamedBy(hc)) => format!("HyperConverged {hc} names it as its network"),
+    };
+    let mut rendered = Findings::new(ctx.policy.disabled());
+    judge_migration(ctx, &nad, &mut rendered);
+    for d in rendered.denials {
+        f.deny(
+            d.rule,
+            "metadata.name",
+            format!(
+                "the NetworkAttachmentDefinition OVN-Kubernetes renders from it, {}, would be judged as a \
+                 live-migration NAD ({why}) and denied ({}: {}): rename the network",
+                qualified(namespace, name),
+                d.field,
+                d.message
+            ),
+        );
+    }
+}
+
 /// The stored NADs that may be migration NADs and claim a network overlapping `net`: those flagged by
 /// label or name, and those a HyperConverged names. Tenant NADs often share one range by the thousand;
 /// this never visits them.

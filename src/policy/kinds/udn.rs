@@ -24,6 +24,17 @@ pub(in crate::policy) fn admit(ctx: &Ctx<'_>, kind: NetKind, admission: &Admissi
     if !f.enabled(Rule::NadOverlapMigration) {
         return;
     }
+    // the NAD the controller writes from it, as the NAD rules would read it
+    let ns = match kind {
+        NetKind::Udn => object::namespace(obj),
+        // a CUDN's NAD lands in every namespace it selects, the migration namespace possibly among them
+        NetKind::Cudn => ctx.policy.migration_namespace(),
+    };
+    if let Some(topology) = spec.topology {
+        let config = serde_json::json!({"cniVersion": "1.0.0", "type": crate::policy::cni::OVN_K8S_OVERLAY,
+            "topology": topology.as_str().to_lowercase()});
+        nad::judge_rendered(ctx, ns, object::name(obj), &config.to_string(), f);
+    }
     let me = NetName::new(kind, object::namespace(obj), object::name(obj));
     let localnet = spec.topology.is_some_and(|t| t.is_localnet());
     nad::stay_off_migration(ctx, spec.claims, || localnet, |e| e.owner.as_ref() == Some(&me), f);

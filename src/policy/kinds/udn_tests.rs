@@ -271,3 +271,23 @@ fn an_unreadable_network_in_the_view_is_unknown_not_clear() {
     let m = only_warning(&judge(&migration(), &refs), Rule::NadOverlapUnknown, "spec.config.ipam");
     assert!(m.starts_with("ClusterUserDefinedNetwork bad-0, ClusterUserDefinedNetwork bad-1, ClusterUserDefinedNetwork bad-2 and 2 more cannot be read"), "{m}");
 }
+
+#[test]
+fn a_network_whose_rendered_nad_would_be_taken_for_the_migration_nad_is_denied_on_its_name() {
+    // named like a migration network: its rendered NAD matches the policy's glob
+    let o = udn("vms", "vm-migration-lan", "Layer2", json!({"role":"Secondary","subnets":["10.20.0.0/24"]}));
+    let by_udn = judge(&o, &[]);
+    let config = ovn_config("vms", "vm-migration-lan", "layer2", "secondary", "10.20.0.0/24", None);
+    let by_render = judge(&rendered("vms", "vm-migration-lan", "UserDefinedNetwork", config), &[&o]);
+    let rules = |d: &Decision| d.denials.iter().map(|f| f.rule).collect::<Vec<_>>();
+    assert!(!by_render.allowed());
+    assert_eq!(rules(&by_udn), rules(&by_render), "{by_udn:#?}");
+    assert!(by_udn.denials.iter().all(|f| f.field == "metadata.name"));
+    let m = &by_udn.denials[0].message;
+    assert!(m.contains("vms/vm-migration-lan") && m.contains("*migration*") && m.contains("rename"), "{m}");
+    // other names are not concerned
+    assert!(
+        judge(&udn("vms", "blue", "Layer2", json!({"role":"Secondary","subnets":["10.20.0.0/24"]})), &[])
+            .allowed()
+    );
+}
