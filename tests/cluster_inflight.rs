@@ -8,9 +8,9 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    Serve, eventually,
+    Serve, allowed, eventually,
     fake_apiserver::{FakeApiServer, ResourceDef, openshift, plain_kubernetes},
-    hyperconverged, nad, review, run,
+    hyperconverged, message, nad, review, run, verdict,
 };
 
 fn vmim(name: &str, phase: &str) -> Value {
@@ -26,22 +26,6 @@ fn vmim_aged(name: &str, phase: &str, seconds: i64) -> Value {
     let mut vmim = vmim(name, phase);
     vmim["metadata"]["creationTimestamp"] = json!(created.to_string());
     vmim
-}
-
-fn allowed(response: &Value) -> bool {
-    response["allowed"].as_bool().expect("allowed is a bool")
-}
-
-fn message(response: &Value) -> String {
-    response["status"]["message"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn verdict(server: &Serve, review: &Value, want: bool, what: &str) -> Value {
-    eventually(what, || async {
-        let r = server.validate(review).await;
-        (allowed(&r) == want).then_some(r)
-    })
-    .await
 }
 
 async fn unfinished_metric(server: &Serve) -> Option<f64> {

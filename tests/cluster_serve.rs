@@ -5,9 +5,9 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    Serve, eventually,
+    Serve, allowed, eventually,
     fake_apiserver::{FakeApiServer, ResourceDef, openshift, plain_kubernetes},
-    field, hyperconverged, nad, review,
+    field, hyperconverged, message, nad, review, verdict,
 };
 
 const NADS: &str = "network-attachment-definitions";
@@ -21,23 +21,6 @@ fn reference_cluster(fake: &FakeApiServer) {
     fake.apply(hyperconverged("openshift-cnv", Some("migration-bridge")));
     fake.apply_with_status(support::cluster_network("10.128.0.0/14"));
     fake.apply(support::install_config("10.0.0.0/16"));
-}
-
-fn allowed(response: &Value) -> bool {
-    response["allowed"].as_bool().expect("allowed is a bool")
-}
-
-fn message(response: &Value) -> String {
-    response["status"]["message"].as_str().unwrap_or_default().to_owned()
-}
-
-/// Polls /validate with `review` until the verdict is `want`; returns that response.
-async fn verdict(server: &Serve, review: &Value, want: bool, what: &str) -> Value {
-    eventually(what, || async {
-        let r = server.validate(review).await;
-        (allowed(&r) == want).then_some(r)
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,9 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    Serve, eventually,
+    Serve, allowed, eventually,
     fake_apiserver::{FakeApiServer, HcoRelease, openshift_with_nmstate},
-    hyperconverged, nad, review, run,
+    hyperconverged, message, nad, review, run,
 };
 
 /// Namespaces the shared CUDN selects: enough that counting its NADs would show.
@@ -45,14 +45,6 @@ fn cluster(fake: &FakeApiServer) {
     for i in 0..SELECTED {
         fake.apply(rendered(&format!("vm-{i}"), "vm-shared", "10.101.0.0/16"));
     }
-}
-
-fn allowed(r: &Value) -> bool {
-    r["allowed"].as_bool().expect("allowed")
-}
-
-fn message(r: &Value) -> String {
-    r["status"]["message"].as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,9 +9,9 @@ mod support;
 
 use serde_json::{Value, json};
 use support::{
-    Serve, eventually,
+    Serve, allowed, eventually,
     fake_apiserver::{FakeApiServer, HcoRelease, openshift_with},
-    field, hyperconverged, nad, review,
+    field, hyperconverged, nad, review, verdict,
 };
 
 const HC: &str = "kubevirt-hyperconverged";
@@ -32,18 +32,6 @@ fn cluster(fake: &FakeApiServer) -> Value {
         fake.apply(support::node(&format!("worker-{i}"), true));
     }
     fake.apply(nad(CNV, "migration-bridge", "192.168.99.0/24"))
-}
-
-fn allowed(response: &Value) -> bool {
-    response["allowed"].as_bool().expect("allowed is a bool")
-}
-
-async fn verdict(server: &Serve, review: &Value, want: bool, what: &str) -> Value {
-    eventually(what, || async {
-        let r = server.validate(review).await;
-        (allowed(&r) == want).then_some(r)
-    })
-    .await
 }
 
 async fn start(fake: &FakeApiServer, dir: &tempfile::TempDir) -> Serve {

@@ -40,6 +40,26 @@ pub async fn run(args: Vec<String>) -> (i32, String, String) {
     .unwrap()
 }
 
+/// Whether an AdmissionReview response allows the request.
+pub fn allowed(response: &Value) -> bool {
+    response["allowed"].as_bool().expect("allowed is a bool")
+}
+
+/// The status message of an AdmissionReview response ("" when there is none).
+pub fn message(response: &Value) -> String {
+    response["status"]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Polls /validate with `review` until the verdict is `want` (the live view converging); returns
+/// that response.
+pub async fn verdict(server: &Serve, review: &Value, want: bool, what: &str) -> Value {
+    eventually(what, || async {
+        let r = server.validate(review).await;
+        (allowed(&r) == want).then_some(r)
+    })
+    .await
+}
+
 /// Polls `check` until it yields a value; panics naming `what` after [`PATIENCE`].
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
