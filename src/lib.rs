@@ -1,7 +1,8 @@
 //! mignet keeps KubeVirt / OpenShift Virtualization live-migration networks correct.
 //!
-//! The [`policy`] core judges NetworkAttachmentDefinitions and HyperConvergeds against a [`view`](policy::view) of
-//! the cluster; the CLI, the admission webhook and the live cluster view are thin adapters around it.
+//! The [`policy`] core judges NetworkAttachmentDefinitions, HyperConvergeds and the objects around them
+//! (NNCPs, UDNs/CUDNs, the KubeVirt CR, MigrationPolicies) against a [`view`](policy::view) of the
+//! cluster; the CLI, the admission webhook and the live cluster view are thin adapters around it.
 #![forbid(unsafe_code)]
 
 pub mod certs;
