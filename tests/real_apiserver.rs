@@ -347,6 +347,54 @@ async fn the_fake_api_server_refuses_a_nad_config_of_the_wrong_type_as_the_real_
     assert_eq!(imitated, real);
 }
 
+/// The fake API server's UDN and CUDN schemas, checked against the real server on the project's
+/// CRDs: unknown fields pruned alike, and the same 422 for a value outside an enum and a missing
+/// required field. Dry runs (`?dryRun=All`, no strict field validation, as kube-rs clients write):
+/// nothing is stored.
+#[tokio::test]
+async fn the_fake_api_server_judges_udns_and_cudns_by_their_schemas_as_the_real_one_does() {
+    let Some(s) = suite().await else { return };
+    let _shared = EXCLUSIVE.read().await;
+    let fake = FakeApiServer::start(fake_apiserver::openshift_with_nmstate(HcoRelease::V1_18)).await;
+    let create = |uri: &'static str, object: Value| async move {
+        let uri = format!("{uri}?dryRun=All");
+        s.env.kubectl(&["create", "--raw", &uri, "-f", "-"], Some(&object.to_string())).await
+    };
+    let udns = "/apis/k8s.ovn.org/v1/namespaces/default/userdefinednetworks";
+    let cudns = "/apis/k8s.ovn.org/v1/clusteruserdefinednetworks";
+
+    let udn = json!({"apiVersion": "k8s.ovn.org/v1", "kind": "UserDefinedNetwork",
+                     "metadata": {"name": "pruned", "namespace": "default"},
+                     "spec": {"topology": "Layer2", "extra": true,
+                              "layer2": {"role": "Secondary", "subnets": ["10.124.0.0/24"], "bogus": 1}}});
+    let out = must(create(udns, udn.clone()).await, "dry-run UDN");
+    let real: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        real["spec"],
+        json!({"topology": "Layer2", "layer2": {"role": "Secondary", "subnets": ["10.124.0.0/24"]}})
+    );
+    assert_eq!(fake.apply(udn)["spec"], real["spec"]);
+
+    let cudn = |network: Value| {
+        json!({"apiVersion": "k8s.ovn.org/v1", "kind": "ClusterUserDefinedNetwork", "metadata": {"name": "judged"},
+               "spec": {"namespaceSelector": {}, "network": network}})
+    };
+    for network in [
+        json!({"topology": "Layer4", "layer2": {"role": "Secondary", "subnets": ["10.125.0.0/24"]}}),
+        json!({"topology": "Localnet", "localnet": {"role": "Secondary", "subnets": ["10.125.0.0/24"]}}),
+    ] {
+        let out = create(cudns, cudn(network.clone())).await;
+        let real = out
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("The ClusterUserDefinedNetwork \"judged\" is invalid: "));
+        assert!(!out.ok && real.is_some(), "{out:?}");
+        let imitated = fake.try_apply(cudn(network)).unwrap_err();
+        let imitated = imitated.strip_prefix("ClusterUserDefinedNetwork.k8s.ovn.org \"judged\" is invalid: ");
+        assert_eq!(imitated, real);
+    }
+}
+
 /// The fake API server's status subresource, checked against the real one on a NodeNetworkState:
 /// a create drops `status`, a status write sets only it, a write of the object keeps it, and only
 /// spec changes move `metadata.generation`.
@@ -634,4 +682,147 @@ async fn a_kubevirt_cr_naming_a_bad_nad_is_denied() {
     for name in ["lm-net", "lm-bridge"] {
         must(s.kubectl(&["delete", "network-attachment-definitions", "-n", KV, name]).await, name);
     }
+}
+
+/// `objects=` of `resource`'s line in mignet's `/readyz?verbose`: what the live view holds of it.
+async fn in_view(s: &Suite, resource: &str) -> Option<u64> {
+    let (_, body) = s.mignet_get("/readyz?verbose").await?;
+    let line = body.lines().find(|l| l.contains(&format!("]{resource} present=true")))?;
+    line.split_whitespace().find_map(|w| w.strip_prefix("objects="))?.parse().ok()
+}
+
+const CUDNS: &str = "clusteruserdefinednetworks.k8s.ovn.org";
+const NADS: &str = "network-attachment-definitions";
+
+/// OVN-Kubernetes' user-defined networks on the project's UDN and CUDN CRDs: a CUDN over the
+/// migration subnet is refused at `kubectl apply` by `cluster-networks.validate.mignet.io`, one off it
+/// is admitted, the NAD OVN-Kubernetes renders from it (same name, the label, an owner reference with
+/// the CUDN's real uid) is admitted as the same network and counted once, and a UDN on the migration
+/// subnet is refused by the namespaced webhook. A new network changes the free ranges every denial
+/// suggests, so this runs alone, and it deletes what it created.
+#[tokio::test]
+async fn a_cudn_on_the_migration_subnet_is_denied_and_its_rendered_nad_counts_once() {
+    let Some(s) = suite().await else { return };
+    let _alone = EXCLUSIVE.write().await;
+    const CLUSTER_NETWORKS: &str = "cluster-networks.validate.mignet.io";
+    const NAME: &str = "vm-shared";
+    const SELECTED: &str = "udn-selected";
+    let _cleanup = OnPanic(|| {
+        kubectl_now(s, &["delete", NADS, "-n", SELECTED, NAME, "--ignore-not-found"]);
+        kubectl_now(s, &["delete", CUDNS, NAME, "--ignore-not-found"]);
+    });
+    let selector = json!({"matchLabels": {"vm-network/shared": "true"}});
+    let cudn = |name: &str, topology: &str, block: Value| {
+        let key = topology.to_lowercase();
+        json!({"apiVersion": "k8s.ovn.org/v1", "kind": "ClusterUserDefinedNetwork", "metadata": {"name": name},
+               "spec": {"namespaceSelector": selector, "network": {"topology": topology, key: block}}})
+        .to_string()
+    };
+
+    // a Localnet CUDN over the migration subnet: refused at apply time, nothing stored
+    let localnet = cudn(
+        "vm-physnet",
+        "Localnet",
+        json!({"role": "Secondary", "physicalNetworkName": "physnet-vm", "subnets": ["192.168.96.0/22"]}),
+    );
+    let m = denied_by(&s.apply(&localnet, &[]).await, CLUSTER_NETWORKS);
+    assert!(
+        m.contains("spec.network.localnet.subnets[0]: Invalid value: \"192.168.96.0/22\": overlaps the live-migration network openshift-cnv/migration-bridge (192.168.99.0/24)")
+            && m.contains("excludeSubnets"),
+        "{m}"
+    );
+    assert_eq!(
+        s.denied_rules("ClusterUserDefinedNetwork", "vm-physnet").last().map(String::as_str),
+        Some("nad-overlap-migration")
+    );
+    assert!(s.get(CUDNS, None, "vm-physnet").await.is_none());
+
+    // a Layer2 secondary CUDN off it: admitted, and the live view claims its subnet
+    let cudns_before = in_view(s, "clusteruserdefinednetworks").await.expect("CUDNs watched");
+    let layer2 = cudn(NAME, "Layer2", json!({"role": "Secondary", "subnets": ["10.123.0.0/16"]}));
+    let out = must(s.apply(&layer2, &[]).await, "CUDN");
+    assert!(out.stdout.contains("created") && out.stderr.is_empty(), "{out:?}");
+    let uid = s.get(CUDNS, None, NAME).await.unwrap()["metadata"]["uid"].as_str().unwrap().to_owned();
+    let probe = nad(NS, "migration-probe", "macvlan", whereabouts("10.123.7.0/24"));
+    let over_it = "overlaps ClusterUserDefinedNetwork vm-shared (10.123.0.0/16)";
+    s.until("the view to claim the CUDN's subnet", || async {
+        s.apply(&probe, &["--dry-run=server"]).await.stderr.contains(over_it).then_some(())
+    })
+    .await;
+    assert_eq!(in_view(s, "clusteruserdefinednetworks").await, Some(cudns_before + 1));
+
+    // the NAD OVN-Kubernetes renders from it in a selected namespace (its finalizer left out: no
+    // controller here removes it): not an overlap with its own network
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": SELECTED, "labels": {"vm-network/shared": "true"}}});
+    must(s.apply(&ns.to_string(), &[]).await, "namespace");
+    let config = json!({"cniVersion": "1.0.0", "type": "ovn-k8s-cni-overlay", "name": format!("cluster_udn_{NAME}"),
+                        "netAttachDefName": format!("{SELECTED}/{NAME}"), "topology": "layer2",
+                        "role": "secondary", "subnets": "10.123.0.0/16"});
+    let rendered = json!({"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": NAME, "namespace": SELECTED, "labels": {"k8s.ovn.org/user-defined-network": ""},
+            "ownerReferences": [{"apiVersion": "k8s.ovn.org/v1", "kind": "ClusterUserDefinedNetwork",
+                "name": NAME, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"config": config.to_string()}});
+    let nads_before = in_view(s, NADS).await.expect("NADs watched");
+    let out = must(s.apply(&rendered.to_string(), &[]).await, "rendered NAD");
+    assert!(out.stdout.contains("created") && out.stderr.is_empty(), "{out:?}");
+    s.until("the view to hold the rendered NAD", || async {
+        (in_view(s, NADS).await == Some(nads_before + 1)).then_some(())
+    })
+    .await;
+
+    // one network: a migration NAD over it hears of the CUDN once, not of its NAD
+    let m = denied_by(&s.apply(&probe, &[]).await, IN_NS);
+    assert!(m.contains(over_it) && !m.contains("NetworkAttachmentDefinition") && !m.contains("more"), "{m}");
+    assert_eq!(
+        s.denied_rules("NetworkAttachmentDefinition", "migration-probe").last().map(String::as_str),
+        Some("nad-overlap-nad")
+    );
+    // and `mignet view`, under mignet's own ServiceAccount, lists it once, rendered once
+    let kubeconfig = s.env.dir.join("mignet.kubeconfig").display().to_string();
+    let (code, out, err) =
+        support::run(["view", "--kubeconfig", &kubeconfig, "--output", "json"].map(str::to_owned).to_vec())
+            .await;
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let claims: Vec<&Value> =
+        report["ranges"].as_array().unwrap().iter().filter(|r| r["cidr"] == "10.123.0.0/16").collect();
+    assert_eq!(claims.len(), 1, "{out}");
+    assert_eq!(
+        claims[0]["owner"],
+        json!({"kind": "network", "networkKind": "ClusterUserDefinedNetwork", "namespace": "", "name": NAME,
+               "selector": "vm-network/shared=true"})
+    );
+    assert_eq!(claims[0]["overlapCount"], 0, "a network never overlaps its own NAD: {out}");
+    let net = report["userDefinedNetworks"].as_array().unwrap().iter().find(|n| n["name"] == NAME).cloned();
+    assert_eq!(net.map(|n| n["renderedNads"].clone()), Some(json!(1)), "{out}");
+
+    // a UDN on the migration subnet in a tenant namespace: refused by the namespaced webhook
+    must(s.kubectl(&["create", "namespace", "udn-tenant"]).await, "namespace");
+    let udn = json!({"apiVersion": "k8s.ovn.org/v1", "kind": "UserDefinedNetwork",
+                     "metadata": {"name": "tenant-l2", "namespace": "udn-tenant"},
+                     "spec": {"topology": "Layer2", "layer2": {"role": "Secondary", "subnets": ["192.168.99.0/26"]}}});
+    let m = denied_by(&s.apply(&udn.to_string(), &[]).await, ELSEWHERE);
+    assert!(
+        m.contains("spec.layer2.subnets[0]: Invalid value: \"192.168.99.0/26\": overlaps the live-migration network openshift-cnv/migration-bridge (192.168.99.0/24)"),
+        "{m}"
+    );
+    assert_eq!(
+        s.denied_rules("UserDefinedNetwork", "tenant-l2").last().map(String::as_str),
+        Some("nad-overlap-migration")
+    );
+    assert!(s.get("userdefinednetworks.k8s.ovn.org", Some("udn-tenant"), "tenant-l2").await.is_none());
+
+    // put away: the NAD, then its network; the view lets the subnet go before the other cases run
+    must(s.kubectl(&["delete", NADS, "-n", SELECTED, NAME]).await, "rendered NAD");
+    must(s.kubectl(&["delete", CUDNS, NAME]).await, "CUDN");
+    s.until("the view to let the CUDN's subnet go", || async {
+        let gone = in_view(s, "clusteruserdefinednetworks").await == Some(cudns_before)
+            && in_view(s, NADS).await == Some(nads_before);
+        gone.then_some(())
+    })
+    .await;
+    let out = s.apply(&probe, &["--dry-run=server"]).await;
+    assert!(out.ok, "{out:?}");
 }

@@ -145,6 +145,38 @@ pub fn virtual_machine_instance_migration() -> Value {
     )
 }
 
+/// OVN-Kubernetes' UserDefinedNetwork: namespaced, `k8s.ovn.org/v1` served and stored, short name
+/// `udn`, status subresource (its conditions, written by the controller).
+pub fn user_defined_network() -> Value {
+    let v1 = Version { name: "v1", storage: true, schema: schemas::udn_v1() };
+    crd(
+        "k8s.ovn.org",
+        "userdefinednetworks",
+        "userdefinednetwork",
+        "UserDefinedNetwork",
+        &["udn"],
+        true,
+        true,
+        vec![v1],
+    )
+}
+
+/// OVN-Kubernetes' ClusterUserDefinedNetwork: cluster scoped, `k8s.ovn.org/v1`, short name `cudn`,
+/// status subresource.
+pub fn cluster_user_defined_network() -> Value {
+    let v1 = Version { name: "v1", storage: true, schema: schemas::cudn_v1() };
+    crd(
+        "k8s.ovn.org",
+        "clusteruserdefinednetworks",
+        "clusteruserdefinednetwork",
+        "ClusterUserDefinedNetwork",
+        &["cudn"],
+        false,
+        true,
+        vec![v1],
+    )
+}
+
 /// Every CRD the suite installs, for an HCO `release`.
 pub fn all(release: HcoRelease) -> Vec<Value> {
     vec![
@@ -154,5 +186,7 @@ pub fn all(release: HcoRelease) -> Vec<Value> {
         node_network_configuration_policy(),
         kubevirt(),
         virtual_machine_instance_migration(),
+        user_defined_network(),
+        cluster_user_defined_network(),
     ]
 }

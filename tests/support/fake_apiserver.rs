@@ -320,6 +320,8 @@ fn schema_of(def: &ResourceDef, hco_release: HcoRelease) -> Option<Value> {
         ("k8s.cni.cncf.io", "v1") => Some(schemas::nad_v1()),
         ("hco.kubevirt.io", "v1beta1") => Some(schemas::hco_v1beta1(hco_release)),
         ("hco.kubevirt.io", "v1") => Some(schemas::hco_v1(hco_release)),
+        ("k8s.ovn.org", "v1") if def.namespaced => Some(schemas::udn_v1()),
+        ("k8s.ovn.org", "v1") => Some(schemas::cudn_v1()),
         _ => None,
     }
 }

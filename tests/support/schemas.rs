@@ -2,7 +2,8 @@
 //! them: prune unknown fields and apply defaults.
 //!
 //! The schemas are small hand-written excerpts in the shape of the real CRDs (the NAD CRD of
-//! network-attachment-definition-client, HCO's `hco00.crd.yaml` at v1.17, v1.18 and v1.19): every field
+//! network-attachment-definition-client, HCO's `hco00.crd.yaml` at v1.17, v1.18 and v1.19,
+//! OVN-Kubernetes' UDN and CUDN CRDs): every field
 //! mignet reads or a test writes is there, with the real defaults; the hundreds of other fields are
 //! not, so they are pruned as fields unknown to the schema would be.
 //!
@@ -149,6 +150,104 @@ pub fn nncp() -> Value {
     )
 }
 
+fn strings() -> Value {
+    json!({"type": "array", "items": {"type": "string"}})
+}
+
+fn enumerated(values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values})
+}
+
+fn required(mut schema: Value, fields: &[&str]) -> Value {
+    schema["required"] = json!(fields);
+    schema
+}
+
+/// OVN-Kubernetes' network blocks as `k8s.ovn.org_*userdefinednetworks.yaml` declare them (without
+/// their CEL rules): `layer2` and `layer3` for UDNs, and `localnet` too for CUDNs.
+fn udn_topologies(localnet: bool) -> Map<String, Value> {
+    let ipam = object(
+        json!({"lifecycle": enumerated(&["Persistent"]), "mode": enumerated(&["Enabled", "Disabled"])}),
+    );
+    let role = enumerated(&["Primary", "Secondary"]);
+    let layer2 = object(json!({
+        "defaultGatewayIPs": strings(), "infrastructureSubnets": strings(), "ipam": ipam,
+        "joinSubnets": strings(), "mtu": {"type": "integer"}, "reservedSubnets": strings(),
+        "role": role, "subnets": strings(),
+    }));
+    let cidr = object(json!({"cidr": {"type": "string"}, "hostSubnet": {"type": "integer"}}));
+    let layer3 = object(json!({
+        "joinSubnets": strings(), "mtu": {"type": "integer"}, "role": role,
+        "subnets": {"type": "array", "items": required(cidr, &["cidr"])},
+    }));
+    let mut blocks = Map::new();
+    blocks.insert("layer2".into(), required(layer2, &["role"]));
+    blocks.insert("layer3".into(), required(layer3, &["role", "subnets"]));
+    if localnet {
+        let vlan = object(json!({"access": required(object(json!({"id": {"type": "integer"}})), &["id"]),
+                                 "mode": enumerated(&["Access"])}));
+        let localnet = object(json!({
+            "excludeSubnets": strings(), "ipam": ipam, "mtu": {"type": "integer"},
+            "physicalNetworkName": {"type": "string"}, "role": enumerated(&["Secondary"]),
+            "subnets": strings(), "vlan": required(vlan, &["mode"]),
+        }));
+        blocks.insert("localnet".into(), required(localnet, &["physicalNetworkName", "role"]));
+    }
+    blocks
+}
+
+/// Written by OVN-Kubernetes through the status subresource: its conditions.
+fn udn_status() -> Value {
+    let condition = object(json!({
+        "lastTransitionTime": {"type": "string"}, "message": {"type": "string"},
+        "observedGeneration": {"type": "integer"}, "reason": {"type": "string"},
+        "status": enumerated(&["True", "False", "Unknown"]), "type": {"type": "string"},
+    }));
+    object(json!({"conditions": {"type": "array", "items": condition}}))
+}
+
+/// The UserDefinedNetwork schema (`k8s.ovn.org/v1`, namespaced): `spec.topology` and its block.
+pub fn udn_v1() -> Value {
+    let mut spec = udn_topologies(false);
+    spec.insert("topology".into(), enumerated(&["Layer2", "Layer3"]));
+    let spec = required(json!({"type": "object", "properties": spec}), &["topology"]);
+    required(
+        object(
+            json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                      "spec": spec, "status": udn_status()}),
+        ),
+        &["spec"],
+    )
+}
+
+/// The ClusterUserDefinedNetwork schema (`k8s.ovn.org/v1`, cluster scoped): a namespace selector and
+/// `spec.network`, whose topology may also be Localnet.
+pub fn cudn_v1() -> Value {
+    let mut network = udn_topologies(true);
+    network.insert("topology".into(), enumerated(&["Layer2", "Layer3", "Localnet"]));
+    network.insert("transport".into(), enumerated(&["NoOverlay", "EVPN"]));
+    network.insert("evpn".into(), preserved());
+    network.insert("noOverlay".into(), preserved());
+    let network = required(json!({"type": "object", "properties": network}), &["topology"]);
+    let expression =
+        object(json!({"key": {"type": "string"}, "operator": {"type": "string"}, "values": strings()}));
+    let selector = object(json!({
+        "matchExpressions": {"type": "array", "items": required(expression, &["key", "operator"])},
+        "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+    }));
+    let spec = required(
+        object(json!({"namespaceSelector": selector, "network": network, "uplinks": strings()})),
+        &["namespaceSelector", "network"],
+    );
+    required(
+        object(
+            json!({"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"},
+                      "spec": spec, "status": udn_status()}),
+        ),
+        &["spec"],
+    )
+}
+
 /// A schema that keeps every field of the object (`x-kubernetes-preserve-unknown-fields` at the root),
 /// for kinds whose fields mignet reads but the fake API server does not prune.
 pub fn kept_whole() -> Value {
@@ -267,14 +366,28 @@ fn type_error_at(x: &Value, s: &Value, old: Option<&Value>, path: &str) -> Optio
             "{path}: Invalid value: \"{got}\": {path} in body must be of type {want}: \"{got}\""
         ));
     }
+    if let Some(allowed) = s["enum"].as_array().filter(|a| !a.contains(x) && !x.is_null()) {
+        let path = path.trim_start_matches('.');
+        let listed: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        return Some(format!("{path}: Unsupported value: {x}: supported values: {}", listed.join(", ")));
+    }
     match x {
         Value::Object(map) => {
+            let missing = s["required"].as_array().into_iter().flatten().filter_map(Value::as_str);
+            if let Some(k) = missing.into_iter().find(|k| !map.contains_key(*k)) {
+                return Some(format!("{}: Required value", format!("{path}.{k}").trim_start_matches('.')));
+            }
             let props = s["properties"].as_object().cloned().unwrap_or_else(Map::new);
             map.iter().find_map(|(k, v)| {
                 let was = old.and_then(|o| o.get(k));
                 props.get(k).and_then(|p| type_error_at(v, p, was, &format!("{path}.{k}")))
             })
         }
+        Value::Array(items) => s.get("items").and_then(|each| {
+            items.iter().enumerate().find_map(|(i, v)| {
+                type_error_at(v, each, old.and_then(|o| o.get(i)), &format!("{path}[{i}]"))
+            })
+        }),
         _ => None,
     }
 }
@@ -333,6 +446,25 @@ mod tests {
         let changed = json!({"spec": {"featureGates": {"a": true}}});
         assert!(type_error_ratcheted(&changed, &v1, Some(&old)).unwrap().contains("spec.featureGates"));
         assert!(type_error(&kept, &v1).is_some(), "a create is checked whole");
+    }
+
+    #[test]
+    fn a_udn_outside_its_enums_or_missing_a_required_field_is_refused() {
+        let udn = |spec: Value| json!({"spec": spec});
+        let e = type_error(&udn(json!({"topology": "Layer4"})), &udn_v1()).unwrap();
+        assert_eq!(
+            e,
+            "spec.topology: Unsupported value: \"Layer4\": supported values: \"Layer2\", \"Layer3\""
+        );
+        let e = type_error(
+            &udn(json!({"topology": "Layer3", "layer3": {"role": "Primary", "subnets": [{}]}})),
+            &udn_v1(),
+        );
+        assert_eq!(e.as_deref(), Some("spec.layer3.subnets[0].cidr: Required value"));
+        assert_eq!(type_error(&json!({}), &cudn_v1()).as_deref(), Some("spec: Required value"));
+        let fine =
+            udn(json!({"topology": "Layer2", "layer2": {"role": "Secondary", "subnets": ["10.1.0.0/16"]}}));
+        assert_eq!(type_error(&fine, &udn_v1()), None);
     }
 
     #[test]
