@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashSet,
+    convert::Infallible,
     io::{self, Write},
     path::PathBuf,
     process::ExitCode,
@@ -103,15 +104,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
     };
     let all = || input.state.iter().map(|l| &l.object).chain(objects().map(|r| &r.located.object));
-    let view = feed::view_of(&policy, all());
-    // a KubeVirt CR among the files may decide the migration namespace: read again for it
-    let (policy, view) = match policy.with_discovered_namespace(&view) {
-        found if found.migration_namespace() != policy.migration_namespace() => {
-            let view = feed::view_of(&found, all());
-            (found, view)
-        }
-        _ => (policy, view),
-    };
+    let Ok((policy, view)) = load::settled(policy, |p| Ok::<_, Infallible>(feed::view_of(p, all())));
     let nads: HashSet<(&str, &str)> = objects()
         .filter(|r| Kind::of(&r.located.object) == Kind::Nad)
         .map(|r| (object::namespace(&r.located.object), object::name(&r.located.object)))

@@ -87,6 +87,19 @@ fn convert(doc: Document) -> Result<Option<Located>> {
     Ok(Some(Located { source, object }))
 }
 
+/// The policy and the view of a fixed set of objects, agreeing on the migration namespace: where a
+/// KubeVirt CR among them decides it, the view is built again under it (which NADs are migration
+/// NADs depends on it).
+pub fn settled<E>(policy: Policy, view_of: impl Fn(&Policy) -> Result<View, E>) -> Result<(Policy, View), E> {
+    let view = view_of(&policy)?;
+    let found = policy.with_discovered_namespace(&view);
+    if found.migration_namespace() == policy.migration_namespace() {
+        return Ok((policy, view));
+    }
+    let view = view_of(&found)?;
+    Ok((found, view))
+}
+
 /// The fixed view of a set of objects, as `check`, `review` and a `--cluster off` server build it.
 pub fn view(policy: &Policy, objects: &[Located]) -> View {
     feed::view_of(policy, objects.iter().map(|o| &o.object))

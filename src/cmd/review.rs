@@ -2,6 +2,7 @@
 //! replaying what an API server sent.
 
 use std::{
+    convert::Infallible,
     io::{Read, Write},
     path::PathBuf,
     process::ExitCode,
@@ -33,15 +34,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let policy = load::policy(args.policy.as_deref())?;
     let objects = load::objects(&args.cluster_state)?;
-    let view = load::view(&policy, &objects);
-    // a KubeVirt CR among the files may decide the migration namespace: read again for it
-    let (policy, view) = match policy.with_discovered_namespace(&view) {
-        found if found.migration_namespace() != policy.migration_namespace() => {
-            let view = load::view(&found, &objects);
-            (found, view)
-        }
-        _ => (policy, view),
-    };
+    let Ok((policy, view)) = load::settled(policy, |p| Ok::<_, Infallible>(load::view(p, &objects)));
     let body = if args.file.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).context("cannot read stdin")?;

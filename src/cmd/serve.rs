@@ -123,15 +123,7 @@ async fn serve(args: Args) -> Result<ExitCode> {
         ClusterMode::Off => None,
     };
     let (policy, policy_bytes) = load::policy_and_bytes(args.policy.as_deref())?;
-    let view = load::view_from(&policy, &args.cluster_state)?;
-    // a KubeVirt CR among the files may decide the migration namespace: read again for it
-    let (policy, view) = match policy.with_discovered_namespace(&view) {
-        found if found.migration_namespace() != policy.migration_namespace() => {
-            let view = load::view_from(&found, &args.cluster_state)?;
-            (found, view)
-        }
-        _ => (policy, view),
-    };
+    let (policy, view) = load::settled(policy, |p| load::view_from(p, &args.cluster_state))?;
     let metrics = Arc::new(Metrics::new());
     metrics.set_view_objects("nad", view.nad_count() as i64);
     let judge = Arc::new(Judge { policy: ArcSwap::from_pointee(policy), view: RwLock::new(view) });
